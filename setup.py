@@ -1,0 +1,25 @@
+"""Install the `drcn` package; its metadata lives in settings.ini (nbdev's single source of truth).
+
+Written without `pkg_resources`, which current setuptools no longer ships."""
+from configparser import ConfigParser
+from setuptools import find_packages, setup
+
+cfg = ConfigParser(delimiters=['='])
+cfg.read('settings.ini', encoding='utf-8')
+cfg = cfg['DEFAULT']
+
+setup(
+    name=cfg['lib_name'],
+    version=cfg['version'],
+    description=cfg['description'],
+    author=cfg['author'],
+    license='Apache-2.0',
+    python_requires='>=' + cfg['min_python'],
+    packages=find_packages(include=['drcn', 'drcn.*']),
+    package_data={'drcn': ['manifest.csv']},
+    install_requires=cfg['requirements'].split(),
+    extras_require={'dev': cfg['dev_requirements'].split()},
+    entry_points={'console_scripts': cfg['console_scripts'].split(),
+                  'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
+    zip_safe=False,
+)
