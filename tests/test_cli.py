@@ -1,0 +1,61 @@
+"""drcn-eval and python -m drcn.train as a user runs them: real processes, real files."""
+import sys
+import numpy as np
+import pandas as pd
+from PIL import Image
+from conftest import BIN, ROOT, run
+
+
+def test_eval_bicubic_matches_paper(workdir, mirror):
+    csv = workdir / 'bic.csv'
+    r = run([BIN / 'drcn-eval', 'bicubic', '--datasets', 'Set5', '--scales', '2,4', '--csv', csv, '--no-progress'], cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert 'Set5' in r.stdout and 'x2 PSNR / SSIM' in r.stdout
+    ours = pd.read_csv(csv)
+    assert list(ours.columns) == ['dataset', 'scale', 'method', 'psnr', 'ssim']
+    ref = pd.read_csv(ROOT / 'drcn' / 'drcn_paper_table.csv').query('method == "Bicubic"')
+    both = ours.merge(ref, on=['dataset', 'scale'], suffixes=('', '_paper'))
+    assert len(both) == 2
+    assert (both.psnr - both.psnr_paper).abs().max() < 0.01
+
+
+def test_eval_bad_arguments_one_line_no_traceback(workdir, mirror):
+    cases = [['bicubic', '--scales', '5'], ['bicubic', '--datasets', 'Set6'], ['missing.pt', '--datasets', 'Set5'],
+             ['bicubic', '--datasets', str(workdir / 'nofolder')], ['bicubic', '--datasets', 'Set5', '--csv', str(workdir / 'no' / 'x.csv')]]
+    (workdir / 'junk.pt').write_bytes(b'not a checkpoint')
+    cases.append([str(workdir / 'junk.pt'), '--datasets', 'Set5'])
+    for args in cases:
+        r = run([BIN / 'drcn-eval', *args, '--no-progress'], cwd=workdir)
+        assert r.returncode == 2, (args, r.stderr)
+        assert 'Traceback' not in r.stderr and r.stderr.startswith('drcn-eval: error:'), (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
+def _tiny_folder(path, n=2, size=(48, 40)):
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n): Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(path / f'im{i}.png')
+    return path
+
+
+def test_train_module_then_eval_checkpoint(workdir):
+    imgs = _tiny_folder(workdir / 'imgs')
+    out = workdir / 'run'
+    r = run([sys.executable, '-m', 'drcn.train', '--scale', '2', '--filters', '8', '--recursions', '2',
+             '--train_set', imgs, '--val_set', imgs, '--epochs', '2', '--minutes', '0', '--epoch_size', '16',
+             '--batch_size', '8', '--patch', '21', '--stride', '10', '--precision', 'auto', '--device', 'cpu',
+             '--progress', 'false', '--out_dir', out], cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    for f in ('config.json', 'checkpoint.pt', 'optimizer.pt', 'metrics.csv', 'curves.png'): assert (out / f).is_file(), f
+    m = pd.read_csv(out / 'metrics.csv')
+    assert len(m) == 2 and {'val_psnr', 'val_psnr_y1', 'val_psnr_y2', 'alpha', 'lr'} <= set(m.columns)
+    csv = workdir / 'e.csv'
+    r = run([BIN / 'drcn-eval', out / 'checkpoint.pt', '--datasets', imgs, '--scales', '2', '--csv', csv, '--no-progress'], cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    e = pd.read_csv(csv)
+    assert e.loc[0, 'method'] == 'run' and abs(e.loc[0, 'psnr'] - m.val_psnr.iloc[-1]) < 1e-6
+
+
+def test_train_module_bad_scale(workdir):
+    r = run([sys.executable, '-m', 'drcn.train', '--scale', '7', '--out_dir', workdir / 'r'], cwd=workdir)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and 'scale' in r.stderr

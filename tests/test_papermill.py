@@ -1,0 +1,22 @@
+"""nbs/train.ipynb run by papermill with tiny parameters: the parameters reach the run, the metrics come back."""
+import json
+import pandas as pd
+from conftest import BIN, ROOT, run
+
+
+def test_train_notebook_papermill(workdir, mirror):
+    out_nb, run_dir = workdir / 'out.ipynb', workdir / 'run'
+    params = dict(scale=3, filters=8, recursions=3, train_set='Set5', epochs=2, minutes=0, epoch_size=16,
+                  batch_size=8, patch=21, stride=30, precision='fp32', device='cpu', progress=False, out_dir=str(run_dir))
+    args = [a for k, v in params.items() for a in ('-p', k, str(v))]
+    r = run([BIN / 'papermill', '-k', 'drcn', '--cwd', str(workdir), ROOT / 'nbs' / 'train.ipynb', out_nb, *args], cwd=workdir)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = pd.read_csv(run_dir / 'metrics.csv')
+    assert len(m) == 2 and 'val_psnr_y3' in m.columns
+    cfg = json.loads((run_dir / 'config.json').read_text())
+    assert (cfg['scale'], cfg['filters'], cfg['recursions']) == (3, 8, 3)
+    e = pd.read_csv(run_dir / 'eval.csv')
+    assert e.loc[0, 'dataset'] == 'Set5' and e.loc[0, 'scale'] == 3
+    assert abs(e.loc[0, 'psnr'] - m.val_psnr.iloc[-1]) < 1e-6  # validation is measured exactly as drcn-eval measures
+    nb = json.loads(out_nb.read_text())
+    assert any('injected-parameters' in c['metadata'].get('tags', []) for c in nb['cells'])
