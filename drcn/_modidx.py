@@ -76,5 +76,6 @@ d = { 'settings': { 'branch': 'main',
                             'drcn.train.train': ('train.html#train', 'drcn/train.py'),
                             'drcn.train.train_step': ('train.html#train_step', 'drcn/train.py'),
                             'drcn.train.validate': ('train.html#validate', 'drcn/train.py'),
+                            'drcn.train.warm_start': ('train.html#warm_start', 'drcn/train.py'),
                             'drcn.train.write_json': ('train.html#write_json', 'drcn/train.py'),
                             'drcn.train.write_metrics': ('train.html#write_metrics', 'drcn/train.py')}}}
