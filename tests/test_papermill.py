@@ -1,7 +1,22 @@
 """nbs/train.ipynb run by papermill with tiny parameters: the parameters reach the run, the metrics come back."""
 import json
 import pandas as pd
+import pytest
 from conftest import BIN, ROOT, run
+
+
+def test_train_notebook_papermill_drrn(workdir, mirror):
+    """`-p arch drrn` reaches the run: a DRRN checkpoint comes out, measured like any other."""
+    out_nb, run_dir = workdir / 'out.ipynb', workdir / 'run'
+    params = dict(arch='drrn', scale=2, filters=8, units=2, train_set='Set5', recipe='adam', epochs=1, minutes=0,
+                  epoch_size=16, batch_size=8, patch=21, stride=30, precision='fp32', device='cpu', progress=False,
+                  out_dir=str(run_dir))
+    args = [a for k, v in params.items() for a in ('-p', k, str(v))]
+    r = run([BIN / 'papermill', '-k', 'drcn', '--cwd', str(workdir), ROOT / 'nbs' / 'train.ipynb', out_nb, *args], cwd=workdir)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = json.loads((run_dir / 'config.json').read_text())
+    assert (cfg['arch'], cfg['units'], cfg['blocks']) == ('drrn', 2, 1)
+    assert len(pd.read_csv(run_dir / 'metrics.csv')) == 1 and (run_dir / 'eval.csv').is_file()
 
 
 def test_train_notebook_papermill(workdir, mirror):
