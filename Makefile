@@ -1,0 +1,19 @@
+# The documentation site, from the notebooks (Sphinx + MyST-NB + Furo: all from PyPI, no Quarto, works offline).
+#   make docs        build it into _docs/ (open _docs/index.html, or `make serve`)
+#   make serve       serve _docs/ on http://127.0.0.1:8000
+#   make clean-docs  remove _proc/ and _docs/
+PYTHON ?= python
+PORT ?= 8000
+
+.PHONY: docs serve clean-docs
+
+docs:
+	$(PYTHON) docs/prepare.py _proc
+	$(PYTHON) -m sphinx -q -b html -c docs _proc _docs
+	@echo "docs: _docs/index.html"
+
+serve:
+	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory _docs
+
+clean-docs:
+	rm -rf _proc _docs
