@@ -284,3 +284,29 @@ def test_kill_while_writing_the_image_leaves_output_untouched(workdir, models):
     assert out.read_bytes() == b'the old output'
     left = [p.name for p in workdir.iterdir() if p.name.endswith('.tmp')]
     assert len(left) == 1 and left[0].startswith('.o.png.'), left  # the partial file never had OUTPUT's name
+
+
+@pytest.mark.skipif(not os.environ.get('DRCN_SLOW'), reason='about 25 minutes on 2 CPU cores; DRCN_SLOW=1 runs it')
+def test_4000x3000_at_x2_stays_within_4_GB(workdir):
+    """Peak resident memory (VmHWM, sampled from /proc) of the whole command on a 4000x3000 RGB image at x2, with the
+    committed x2 model (or, until it exists, a model of its shape: F=64, D=16). Slow, so not in CI; the figure measured
+    is in nbs/30_upscale.ipynb."""
+    import re, subprocess, time
+    rng = np.random.default_rng(0)
+    smooth = imresize(rng.random((300, 400, 3)) * 255, 10)  # a photo-like picture: smooth shapes, then noise
+    Image.fromarray(to_uint8(smooth + rng.normal(0, 8, smooth.shape))).save(workdir / 'big.png')
+    model = default_model(2)
+    if not model.is_file():
+        model = workdir / 'x2.pt'; save_checkpoint(model, DRCN(F=64, D=16), dict(scale=2, name='F64_D16'))
+    p = subprocess.Popen([BIN / 'drcn-upscale', workdir / 'big.png', workdir / 'big_x2.png', '--model', model, '--no-progress'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while p.poll() is None:
+        try: peak = max(peak, int(re.search(r'VmHWM:\s+(\d+)', open(f'/proc/{p.pid}/status').read()).group(1)) * 1024)
+        except (OSError, AttributeError): pass
+        time.sleep(0.2)
+    out, err = p.communicate()
+    assert p.returncode == 0, err
+    assert Image.open(workdir / 'big_x2.png').size == (8000, 6000)
+    print(f'peak RSS {peak / 2**30:.2f} GiB')
+    assert peak < 4 * 10**9
