@@ -9,7 +9,8 @@ PORT ?= 8000
 
 docs:
 	$(PYTHON) docs/prepare.py _proc
-	$(PYTHON) -m sphinx -q -b html -c docs _proc _docs
+	$(PYTHON) -m sphinx -q -b html -c docs -d _proc/.doctrees _proc _proc/_site
+	rm -rf _docs && mv _proc/_site _docs
 	@echo "docs: _docs/index.html"
 
 serve:

@@ -17,7 +17,7 @@ release = version = _s['version']
 
 extensions = ['myst_nb']
 root_doc = 'index'
-exclude_patterns = ['**/.ipynb_checkpoints', 'figures']
+exclude_patterns = ['**/.ipynb_checkpoints', 'figures', '_site', 'jupyter_execute']  # the last two: build scratch
 nb_execution_mode = 'off'           # outputs as saved (the landing page was run by prepare.py)
 nb_ipywidgets_js = {}               # no widget scripts from a CDN: a static page shows no live widgets
 nb_merge_streams = True
