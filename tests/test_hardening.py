@@ -30,7 +30,7 @@ def setup(tmp_path_factory):
     for i in range(2): Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(d / 'imgs' / f'im{i}.png')
     Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(d / 'val' / 'v.png')
     args = ['--scale', '2', '--filters', '8', '--recursions', '2', '--train_set', d / 'imgs', '--val_set', d / 'val',
-            '--epochs', str(EPOCHS), '--minutes', '0', '--epoch_size', '256', '--batch_size', '8', '--patch', '21',
+            '--epochs', str(EPOCHS), '--minutes', '0', '--epoch_size', '512', '--batch_size', '8', '--patch', '21',
             '--stride', '10', '--precision', 'fp32', '--device', 'cpu', '--threads', '1', '--progress', 'false']
     env = dict(DRCN_CACHE=str(d / 'cache'), OMP_NUM_THREADS='1')
     cmd = lambda out: [sys.executable, '-m', 'drcn.train', *map(str, args), '--out_dir', str(out)]
@@ -161,7 +161,7 @@ def test_kill_during_a_write_then_resume(setup, workdir, target, monkeypatch):
 def test_diverging_loss_stops_and_keeps_last_good_checkpoint(setup, workdir, bad, monkeypatch, capsys):
     "The loss turns NaN (or inf) at step 4 of epoch 2: one line, exit 2, the epoch-1 checkpoint kept and resumable."
     import drcn.train
-    loss, calls, after = drcn.train.drcn_loss, [], 256 // 8 + 3
+    loss, calls, after = drcn.train.drcn_loss, [], 512 // 8 + 3
     def drcn_loss(*a, **k):
         l, parts = loss(*a, **k); calls.append(1)
         return (l * float(bad) if len(calls) > after else l), parts

@@ -214,6 +214,7 @@ BAD = [  # (input, OUTPUT name, extra arguments, checkpoint, what the message mu
     ('rgba', 'o.jpg', [], 'x2', 'cannot keep the alpha channel'),
     ('good', 'o.png', ['--tile', '0'], 'x2', '--tile'),
     ('good', 'o.png', ['--precision', 'fp16'], 'x2', 'fp32 or bf16'),
+    ('good', 'o.png', ['--device', 'tpu'], 'x2', 'auto, cpu, cuda'),
     ('good', 'o.png', ['--bogus'], 'x2', 'unrecognized arguments'),
 ]
 
