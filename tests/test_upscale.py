@@ -206,7 +206,7 @@ BAD = [  # (input, OUTPUT name, extra arguments, checkpoint, what the message mu
     ('good', 'o.png', [], 'not_a_checkpoint', 'corrupt'),
     ('good', 'o.png', [], 'foreign', 'not a DRCN-study checkpoint'),
     ('good', 'o.png', [], 'wrong_shape', 'does not match'),
-    ('good', 'o.png', [], 'zero_recursions', 'at least 1'),
+    ('good', 'o.png', [], 'zero_recursions', 'zero_recursions.pt: recursions D must be at least 1, got 0'),
     ('good', 'o.png', [], 'rgb_model', '3-channel'),
     ('good', 'o.png', [], 'missing.pt', 'no such checkpoint'),
     ('good', 'nofolder/o.png', [], 'x2', 'does not exist'),
