@@ -61,6 +61,7 @@ def pages(site):
     with chromium(base) as (page, refused):
         for path in paths:
             resp = page.goto(f'{base}/{path}', wait_until='load')
+            page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
             page.wait_for_function('() => Array.from(document.images).every(i => i.complete)', timeout=15_000)
             out[path] = dict(
                 status=resp.status, title=page.title(),
