@@ -2,9 +2,7 @@
 
 The training runs are tiny (F=8, D=2, 21x21 patches, one thread) and take a second each. A run is a real process
 where the process matters (the reference run, every kill -9); elsewhere `train_cli` calls the same
-`drcn.train.main` in-process, which saves a 2-second torch import per run. Tests marked
-`needs_fix` are strict xfails: they show a bug in a notebook this file's author does not own, and the proposed
-change is in the closing note of issue 6. Once that change is in, they pass, fail as XPASS, and the marker goes."""
+`drcn.train.main` in-process, which saves a 2-second torch import per run."""
 import errno, os, signal, subprocess, sys, time
 import numpy as np
 import pandas as pd
@@ -17,8 +15,6 @@ from drcn.model import load_checkpoint
 
 TIMING = ['train_minutes', 'val_seconds']  # wall-clock columns: the only ones allowed to differ between runs
 EPOCHS = 3
-needs_fix = pytest.mark.xfail(strict=True, reason='needs the change to nbs/12_train proposed in issue 6')
-needs_data_fix = pytest.mark.xfail(strict=True, reason='needs the change to nbs/00_data proposed in issue 6')
 
 
 @pytest.fixture(scope='module')
@@ -134,8 +130,8 @@ drcn.train.main(sys.argv[3:])
 '''
 
 
-@pytest.mark.parametrize('target', ['checkpoint.pt.tmp', pytest.param('optimizer.pt.tmp', marks=needs_fix),
-                                    pytest.param('metrics.csv.tmp', marks=needs_fix)])
+@pytest.mark.parametrize('target', ['checkpoint.pt.tmp', 'optimizer.pt.tmp',
+                                    'metrics.csv.tmp'])
 def test_kill_during_a_write_then_resume(setup, workdir, target, monkeypatch):
     """kill -9 halfway through writing a file of the run folder at the end of epoch 2; the same command resumes from the
     last complete state and ends as if never killed. The checkpoint itself is never half-written (write, then rename).
@@ -178,7 +174,7 @@ def test_diverging_loss_stops_and_keeps_last_good_checkpoint(setup, workdir, bad
 
 # ---- a full disk ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('target', ['checkpoint.pt.tmp', pytest.param('metrics.csv.tmp', marks=needs_fix)])
+@pytest.mark.parametrize('target', ['checkpoint.pt.tmp', 'metrics.csv.tmp'])
 def test_disk_full_while_writing_the_run(setup, workdir, target, monkeypatch, capsys):
     "The disk fills up while epoch 2 is written: one line, exit 2, the epoch-1 files intact, no temporary file left."
     calls = []
@@ -230,7 +226,6 @@ BAD_FLAGS = [('--alpha_schedule', 'foo'), ('--precision', 'fp64'), ('--device', 
              ('--val_precision', 'fp8')]
 
 
-@needs_fix
 @pytest.mark.parametrize('flag,value', BAD_FLAGS, ids=[f'{f}={v}' for f, v in BAD_FLAGS])
 def test_bad_training_flag_refused_before_training(flag, value):
     """Each of these ends today in a traceback once training starts (or, for --epochs -1, in a run that never ends;
@@ -241,7 +236,6 @@ def test_bad_training_flag_refused_before_training(flag, value):
     with pytest.raises(DRCNError, match=flag.lstrip('-')): resolve(cfg)
 
 
-@needs_fix
 def test_train_flag_that_is_not_a_number_one_line(setup, workdir, monkeypatch, capsys):
     "argparse prints its usage line before the error: two lines today (the proposed parser keeps to one)."
     r = Result(*train_cli(setup, workdir / 'r', '--scale', 'two', monkeypatch=monkeypatch, capsys=capsys))
@@ -288,7 +282,6 @@ def test_eval_truncated_image(workdir):
     assert 'a.png' in r.stderr and 'cannot read it as an image' in r.stderr
 
 
-@needs_data_fix
 def test_eval_image_whose_header_claims_a_huge_size(workdir):
     "drcn.data.read_image lets Pillow's DecompressionBombError through: a traceback today."
     import struct, zlib
@@ -301,7 +294,6 @@ def test_eval_image_whose_header_claims_a_huge_size(workdir):
     assert 'a.png' in r.stderr
 
 
-@needs_data_fix
 def test_eval_16bit_ground_truth_is_rescaled_not_clipped(workdir):
     "drcn.data.read_image converts a 16-bit grayscale image with convert('RGB'), which clips at 255 instead of rescaling."
     from drcn.data import read_image
