@@ -82,7 +82,7 @@ def main():
         if gpu: batch, steps = 64, (5 if a.quick else 20)
         else: batch, steps = (16, 2 if a.quick else 6) if F == 64 else (2, 1 if a.quick else 2)
         cfg = resolve(TrainConfig(filters=F, recursions=D, device=a.device))
-        chosen, probe = probe_precision(cfg, dev)
+        chosen, probe = probe_precision(cfg, dev, steps=max(1, steps // 2), batch=min(batch, 8))  # what precision='auto' does
         rates = {p: train_rate(F, D, p, dev, batch, steps) for p in PRECISIONS}
         flop_patch = 3 * forward_flops_per_pixel(F, D) * 41 * 41
         side, ireps = (512, 10) if gpu else (128, 2 if a.quick else 4)
