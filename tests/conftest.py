@@ -25,4 +25,10 @@ def workdir(tmp_path, monkeypatch):
 def mirror():
     m = os.environ.get('DRCN_DATA_MIRROR')
     if not m: pytest.skip('DRCN_DATA_MIRROR is not set (CI sets it to ../shared/data)')
-    return m
+    return m if m.startswith(('http://', 'https://')) else str(Path(m).resolve())
+
+
+def pytest_configure(config):
+    "A relative DRCN_DATA_MIRROR (CI: ../shared/data) made absolute, for the subprocesses that run in other folders."
+    m = os.environ.get('DRCN_DATA_MIRROR')
+    if m and not m.startswith(('http://', 'https://')): os.environ['DRCN_DATA_MIRROR'] = str(Path(m).resolve())
