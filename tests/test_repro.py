@@ -14,7 +14,7 @@ def test_repro_fast(workdir, mirror):
     assert sorted(ours.scale) == [2, 3, 4] and set(ours.dataset) == {'Set5'}
     assert len(t[(t.method == 'DRCN') & (t.dataset == 'Set5')]) == 3  # the paper's rows are there
     for f in ('table.png', 'table.md', 'recursion_depth.png', 'recursion_depth.svg', 'ensemble_effect.png',
-              'training_curves.png', 'qualitative_x4.png'):
+              'training_curves.png', 'qualitative_x4.png', 'params_depth.png', 'multiscale.png'):
         assert (out / 'figures' / f).stat().st_size > 1000, f
     for nb in ('01_models.ipynb', '02_table.ipynb', '03_figures.ipynb'): assert (out / nb).is_file()
     assert len(pd.read_csv(out / 'models' / 'summary.csv')) == 6
