@@ -25,7 +25,7 @@ def workdir(tmp_path, monkeypatch):
 def mirror():
     m = os.environ.get('DRCN_DATA_MIRROR')
     if not m: pytest.skip('DRCN_DATA_MIRROR is not set (CI sets it to ../shared/data)')
-    return m if m.startswith(('http://', 'https://')) else str(Path(m).resolve())
+    return m  # absolute already: pytest_configure below
 
 
 def pytest_configure(config):
