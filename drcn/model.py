@@ -30,10 +30,12 @@ class DRCN(nn.Module):
                  skip:bool=True, # add the input to every prediction (paper: yes)
                  supervision:bool=True, # recursive supervision: reconstruct and supervise every H_d (paper: yes)
                  channels:int=1, # image channels (paper: 1, luminance)
+                 init:str='identity', # the recursive conv at start: 'identity' (paper) or 'he' (He normal, as the others)
                 ):
         super().__init__()
         if D < 1: raise DRCNError(f'recursions D must be at least 1, got {D}')
-        self.F, self.D, self.skip, self.supervision, self.channels = F, D, skip, supervision, channels
+        if init not in ('identity', 'he'): raise DRCNError(f"init {init!r} is not one of identity, he")
+        self.F, self.D, self.skip, self.supervision, self.channels, self.init = F, D, skip, supervision, channels, init
         self.embed = nn.Sequential(conv3x3(channels, F), nn.ReLU(inplace=True), conv3x3(F, F), nn.ReLU(inplace=True))
         self.recursive = conv3x3(F, F)  # W, b: the one conv applied D times
         self.recon1, self.recon2 = conv3x3(F, F), conv3x3(F, channels)
@@ -42,16 +44,24 @@ class DRCN(nn.Module):
 
     def hparams(self) -> dict:
         "The constructor arguments that rebuild this model (stored in checkpoints)."
-        return dict(F=self.F, D=self.D, skip=self.skip, supervision=self.supervision, channels=self.channels)
+        return dict(F=self.F, D=self.D, skip=self.skip, supervision=self.supervision, channels=self.channels, init=self.init)
 
     def reset_parameters(self):
         "Paper init: He (MSRA) normal for every conv but the recursive one, which starts as the identity; biases 0."
         for m in (self.embed[0], self.embed[2], self.recon1, self.recon2):
             nn.init.kaiming_normal_(m.weight, nonlinearity='relu'); nn.init.zeros_(m.bias)
-        with torch.no_grad():  # all weights 0 but the centre tap of each channel onto itself
-            self.recursive.weight.zero_(); self.recursive.bias.zero_()
+        with torch.no_grad():
+            self.recursive.bias.zero_(); self.w.fill_(1.0 / self.D)
+            if self.init == 'he': nn.init.kaiming_normal_(self.recursive.weight, nonlinearity='relu'); return
+            self.recursive.weight.zero_()  # all weights 0 but the centre tap of each channel onto itself
             self.recursive.weight[range(self.F), range(self.F), 1, 1] = 1.0
-            self.w.fill_(1.0 / self.D)
+
+    def features(self, x:torch.Tensor) -> list[torch.Tensor]:
+        "H_1 .. H_D: the embedding, then the shared conv (and its ReLU) applied D times."
+        h, hs = self.embed(x), []
+        for _ in range(self.D):
+            h = F_.relu(self.recursive(h)); hs.append(h)
+        return hs
 
     def reconstruct(self, x, h):
         "f3 applied to H_d (or to several H_d stacked on the batch axis), with the skip."
@@ -61,13 +71,9 @@ class DRCN(nn.Module):
         if not self.skip: return F_.relu(r)  # the basic model keeps the paper's output ReLU
         return x.repeat(h.shape[0] // x.shape[0], 1, 1, 1) + r
 
-    def forward(self, x:torch.Tensor # (B, C, H, W) bicubic input, 0..1
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        "The output y (B, C, H, W) and the predictions y_d (D', B, C, H, W): D' = D with supervision, else 1."
+    def predict(self, x:torch.Tensor, hs:list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        "The output y and the predictions y_d from the features `hs` (what `forward` returns)."
         B = x.shape[0]
-        h, hs = self.embed(x), []
-        for _ in range(self.D):
-            h = F_.relu(self.recursive(h)); hs.append(h)
         if not self.supervision: hs = hs[-1:]  # only the last recursion is reconstructed
         if self.training:  # one reconstruction call for all d: bigger, faster convolutions
             ys = self.reconstruct(x, torch.cat(hs, 0)).unflatten(0, (len(hs), B))
@@ -76,6 +82,11 @@ class DRCN(nn.Module):
         if not self.supervision: return ys[-1], ys
         w = self.w.view(-1, *[1] * x.dim())
         return (w * ys).sum(0) / self.w.sum(), ys
+
+    def forward(self, x:torch.Tensor # (B, C, H, W) bicubic input, 0..1
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        "The output y (B, C, H, W) and the predictions y_d (D', B, C, H, W): D' = D with supervision, else 1."
+        return self.predict(x, self.features(x))
 
 # %% ../nbs/10_model.ipynb #237b0f13
 ARCHS = {'drcn': DRCN}

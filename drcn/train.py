@@ -18,11 +18,11 @@ from .model import DRCN, Upscaler, arch_class, atomic_save, autocast, load_check
 from .loss import alpha_at, drcn_loss
 
 # %% auto #0
-__all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'TrainConfig', 'resolve', 'check_values',
-           'build_model', 'describe', 'train_scales', 'cache_dir', 'make_pairs', 'load_pairs', 'augment', 'to_format',
-           'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'dist_setup', 'machine_info',
-           'write_json', 'write_metrics', 'validate', 'warm_start', 'budget_spent', 'train', 'plot_curves',
-           'parse_args', 'main']
+__all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve',
+           'check_values', 'build_model', 'describe', 'train_scales', 'cache_dir', 'make_pairs', 'load_pairs',
+           'augment', 'to_format', 'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr',
+           'dist_setup', 'machine_info', 'write_json', 'write_metrics', 'validate', 'warm_start', 'budget_spent',
+           'train', 'plot_curves', 'parse_args', 'main']
 
 # %% ../nbs/12_train.ipynb #65525ba4
 @dataclass
@@ -33,6 +33,7 @@ class TrainConfig:
     filters:int|None = None     # F, filters per conv (paper: 256)
     skip:bool = True            # skip connection: add the input to every y_d
     supervision:bool = True     # recursive supervision of every y_d (off + skip off = the paper's basic model)
+    init:str = 'identity'       # DRCN's recursive conv at start: 'identity' (paper) or 'he' (He normal)
     arch:str = 'drcn'           # 'drcn', 'vdsr' or 'drrn'
     layers:int|None = None      # VDSR: conv layers (paper: 20)
     blocks:int|None = None      # DRRN: recursive blocks B (paper: 1)
@@ -65,6 +66,35 @@ class TrainConfig:
     init_from:str = ''          # checkpoint whose conv weights start this run (warm start, e.g. x3 from x2); '' = paper init
     out_dir:str = 'runs/drcn'   # the run folder (resumed if it holds a run)
     progress:bool = True        # progress bar
+
+    def __post_init__(self):  # papermill passes `-p skip false` as the string 'false': every field gets its declared type
+        for f in dataclasses.fields(self): setattr(self, f.name, coerce(f.name, getattr(self, f.name), f.type))
+
+def parse_bool(s) -> bool:
+    "A strict boolean: True/False, 1/0, or one of true/false, yes/no, on/off, 1/0 in any case; anything else is an error."
+    if isinstance(s, bool): return s
+    if isinstance(s, int) and s in (0, 1): return bool(s)
+    t = str(s).strip().lower()
+    if t in ('true', 'yes', 'on', '1'): return True
+    if t in ('false', 'no', 'off', '0'): return False
+    raise DRCNError(f'{s!r} is not a boolean: use true/false (or yes/no, 1/0)')
+
+def coerce(name:str, v, typ:str):
+    "`v` as the type a `TrainConfig` field declares ('int', 'float|None', ...): '3' and 3.0 become 3; 'ture' is an error."
+    kinds = typ.replace(' ', '').split('|')
+    if v is None and 'None' in kinds: return None
+    kind = kinds[0]
+    try:
+        if kind == 'bool': return parse_bool(v)
+        if isinstance(v, bool): raise ValueError  # True is an int to Python, not to a config
+        if kind == 'int':
+            f = float(v) if isinstance(v, (int, float)) else float(str(v).strip())
+            if not f.is_integer(): raise ValueError
+            return int(f)
+        if kind == 'float': return float(v) if isinstance(v, (int, float)) else float(str(v).strip())
+        if kind == 'str' and isinstance(v, (str, int)): return str(v)
+    except (ValueError, OverflowError, DRCNError): pass
+    raise DRCNError(f'{name} must be {"an integer" if kind == "int" else "a number" if kind == "float" else "a boolean (true/false)" if kind == "bool" else "a string"}, got {v!r}')
 
 CPU_BUDGET = dict(recipe='adam', batch_size=32, epochs=0, minutes=60, epoch_size=8192)
 PROFILES = {  # profile -> arch -> defaults
@@ -126,7 +156,7 @@ def check_values(cfg:TrainConfig):
 # %% ../nbs/12_train.ipynb #f64e18ec
 def build_model(cfg:TrainConfig) -> nn.Module:
     "The model of a resolved config."
-    if cfg.arch == 'drcn': return DRCN(cfg.filters, cfg.recursions, cfg.skip, cfg.supervision)
+    if cfg.arch == 'drcn': return DRCN(cfg.filters, cfg.recursions, cfg.skip, cfg.supervision, init=cfg.init)
     if cfg.arch == 'vdsr': return arch_class('vdsr')(cfg.filters, cfg.layers)
     return arch_class('drrn')(cfg.filters, cfg.blocks, cfg.units, cfg.bn)
 
@@ -444,13 +474,6 @@ def plot_curves(m:pd.DataFrame, path, title:str='', arch:str='drcn'):
     write_whole(path, lambda t: fig.savefig(t, dpi=110, format='png')); plt.close(fig)
 
 # %% ../nbs/12_train.ipynb #1b8d60f3
-def _flag_type(f):
-    t = str(f.type)
-    if 'bool' in t: return lambda s: s.lower() in ('1', 'true', 'yes', 'on')
-    if 'int' in t: return int
-    if 'float' in t: return float
-    return str
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints the usage, then the error: one line is the rule of our commands
         self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
@@ -459,7 +482,7 @@ def parse_args(argv=None) -> TrainConfig:
     "A `TrainConfig` from command-line flags (`--scale 4 --minutes 30 ...`)."
     ap = _Parser(prog='python -m drcn.train', description='Train DRCN (resumes the run in --out_dir).')
     for f in dataclasses.fields(TrainConfig):
-        ap.add_argument(f'--{f.name}', type=_flag_type(f), default=f.default)
+        ap.add_argument(f'--{f.name}', default=f.default)  # a string: TrainConfig gives it the field's type, strictly
     return TrainConfig(**vars(ap.parse_args(argv)))
 
 def main(argv=None):

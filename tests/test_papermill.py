@@ -2,26 +2,28 @@
 import json
 import pandas as pd
 import pytest
+import torch
 from conftest import BIN, ROOT, run
 
 
 def test_train_notebook_papermill_drrn(workdir, mirror):
     """`-p arch drrn` reaches the run: a DRRN checkpoint comes out, measured like any other."""
     out_nb, run_dir = workdir / 'out.ipynb', workdir / 'run'
-    params = dict(arch='drrn', scale=2, filters=8, units=2, train_set='Set5', recipe='adam', epochs=1, minutes=0,
+    params = dict(arch='drrn', bn='false', scale=2, filters=8, units=2, train_set='Set5', recipe='adam', epochs=1, minutes=0,
                   epoch_size=16, batch_size=8, patch=21, stride=30, precision='fp32', device='cpu', progress=False,
                   out_dir=str(run_dir))
     args = [a for k, v in params.items() for a in ('-p', k, str(v))]
     r = run([BIN / 'papermill', '-k', 'drcn', '--cwd', str(workdir), ROOT / 'nbs' / 'train.ipynb', out_nb, *args], cwd=workdir)
     assert r.returncode == 0, r.stderr[-3000:]
     cfg = json.loads((run_dir / 'config.json').read_text())
-    assert (cfg['arch'], cfg['units'], cfg['blocks']) == ('drrn', 2, 1)
+    assert (cfg['arch'], cfg['units'], cfg['blocks'], cfg['bn']) == ('drrn', 2, 1, False)  # 'false' was truthy once
+    assert torch.load(run_dir / 'checkpoint.pt', weights_only=True)['model']['bn'] is False
     assert len(pd.read_csv(run_dir / 'metrics.csv')) == 1 and (run_dir / 'eval.csv').is_file()
 
 
 def test_train_notebook_papermill(workdir, mirror):
     out_nb, run_dir = workdir / 'out.ipynb', workdir / 'run'
-    params = dict(scale=3, filters=8, recursions=3, train_set='Set5', epochs=2, minutes=0, epoch_size=16,
+    params = dict(scale=3, filters=8, recursions=3, skip='false', augment='No', train_set='Set5', epochs=2, minutes=0, epoch_size=16,
                   batch_size=8, patch=21, stride=30, precision='fp32', device='cpu', progress=False, out_dir=str(run_dir))
     args = [a for k, v in params.items() for a in ('-p', k, str(v))]
     r = run([BIN / 'papermill', '-k', 'drcn', '--cwd', str(workdir), ROOT / 'nbs' / 'train.ipynb', out_nb, *args], cwd=workdir)
@@ -29,7 +31,8 @@ def test_train_notebook_papermill(workdir, mirror):
     m = pd.read_csv(run_dir / 'metrics.csv')
     assert len(m) == 2 and 'val_psnr_y3' in m.columns
     cfg = json.loads((run_dir / 'config.json').read_text())
-    assert (cfg['scale'], cfg['filters'], cfg['recursions']) == (3, 8, 3)
+    assert (cfg['scale'], cfg['filters'], cfg['recursions'], cfg['skip'], cfg['augment']) == (3, 8, 3, False, False)
+    assert torch.load(run_dir / 'checkpoint.pt', weights_only=True)['model']['skip'] is False  # the model trained without it
     e = pd.read_csv(run_dir / 'eval.csv')
     assert e.loc[0, 'dataset'] == 'Set5' and e.loc[0, 'scale'] == 3
     assert abs(e.loc[0, 'psnr'] - m.val_psnr.iloc[-1]) < 1e-6  # validation is measured exactly as drcn-eval measures
