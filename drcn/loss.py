@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['weight_norm2', 'drcn_loss', 'alpha_at']
+__all__ = ['weight_norm2', 'drcn_loss', 'alpha_at', 'recursion_grad_norms']
 
 # %% ../nbs/11_loss.ipynb #3a72db74
 def weight_norm2(model:nn.Module) -> torch.Tensor:
@@ -41,3 +41,16 @@ def alpha_at(progress:float, # fraction of the training budget done, 0..1
     if schedule == 'constant': return alpha0
     if schedule == 'linear': return alpha0 * max(0.0, 1.0 - progress / decay) if decay > 0 else 0.0
     raise ValueError(f'unknown alpha schedule {schedule!r}: use linear or constant')
+
+# %% ../nbs/11_loss.ipynb #c4e19e2b
+def recursion_grad_norms(model:nn.Module, # a DRCN: anything with `features(x)` and `predict(x, hs)`
+                         x:torch.Tensor, # bicubic input patches (B, C, H, W), 0..1
+                         target:torch.Tensor, # their ground truth (B, C, H, W), 0..1
+                         alpha:float, # the loss's alpha at the point of training measured (see `alpha_at`)
+                        ) -> list[float]:
+    "||dL/dH_d|| for d = 1..D: the L2 norm, over the whole batch, of the loss gradient at each recursion's output."
+    with torch.enable_grad():
+        hs = model.features(x)
+        y, ys = model.predict(x, hs)
+        loss, _ = drcn_loss(y, ys, target, alpha)
+        return [g.norm().item() for g in torch.autograd.grad(loss, hs)]
