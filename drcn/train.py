@@ -4,25 +4,26 @@
 
 # %% ../nbs/12_train.ipynb #f1d5c6bb
 from __future__ import annotations
-import argparse, dataclasses, json, math, os, sys, time
+import argparse, dataclasses, hashlib, json, math, os, sys, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-from .data import DRCNError, image_paths, read_image, write_whole
+from . import imresize as imresize_module
+from .data import DRCNError, file_sha256, image_paths, read_image, write_whole
 from .evaluate import degrade, evaluate_images, check_scale
 from .metrics import modcrop, rgb2y
 from .model import DRCN, Upscaler, arch_class, atomic_save, autocast, load_checkpoint, pick_device, save_checkpoint
 from .loss import alpha_at, drcn_loss
 
 # %% auto #0
-__all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve',
-           'check_values', 'build_model', 'describe', 'train_scales', 'cache_dir', 'make_pairs', 'load_pairs',
-           'augment', 'to_format', 'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr',
-           'dist_setup', 'machine_info', 'write_json', 'write_metrics', 'validate', 'warm_start', 'budget_spent',
-           'train', 'plot_curves', 'parse_args', 'main']
+__all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'PAIRS_VERSION', 'TrainConfig', 'parse_bool',
+           'coerce', 'resolve', 'check_values', 'build_model', 'describe', 'train_scales', 'cache_dir', 'make_pairs',
+           'pairs_key', 'load_pairs', 'augment', 'to_format', 'train_step', 'probe_precision', 'make_optimizer',
+           'step_lr', 'adam_lr', 'dist_setup', 'machine_info', 'write_json', 'write_metrics', 'validate', 'warm_start',
+           'budget_spent', 'train', 'plot_curves', 'parse_args', 'main']
 
 # %% ../nbs/12_train.ipynb #65525ba4
 @dataclass
@@ -193,15 +194,30 @@ def make_pairs(train_set:str, scale:int, patch:int=41, stride:int=21, progress:b
     x = torch.from_numpy(np.stack(xs).astype(np.float32) / 255)[:, None]
     return dict(x=x, y=torch.from_numpy(np.stack(ys))[:, None])
 
+PAIRS_VERSION = 1  # bump when `make_pairs` changes what it makes from the same images
+
+def pairs_key(train_set:str, scale:int, patch:int, stride:int) -> str:
+    "SHA-256 of everything that shapes the pairs: each source image (name, size, SHA-256), scale, patch, stride, imresize's code."
+    h = hashlib.sha256(json.dumps(['pairs', PAIRS_VERSION, int(scale), int(patch), int(stride)]).encode())
+    h.update(hashlib.sha256(Path(imresize_module.__file__).read_bytes()).digest())  # the bicubic kernel made the inputs
+    for p in image_paths(train_set):
+        h.update(json.dumps([f'{p.parent.name}/{p.name}', p.stat().st_size, file_sha256(p)]).encode())
+    return h.hexdigest()
+
 def load_pairs(train_set:str, scale:int, patch:int=41, stride:int=21, progress:bool=False) -> dict:
-    "`make_pairs`, cached under `cache_dir()` (written atomically)."
+    "`make_pairs`, cached under `cache_dir()` by the content of the images (a changed or other folder is rebuilt)."
+    key = pairs_key(train_set, scale, patch, stride)
     name = Path(train_set).name if Path(train_set).is_dir() else train_set
-    f = cache_dir() / f'{name}_x{scale}_p{patch}_s{stride}.pt'
+    f = cache_dir() / f'{name}_x{scale}_p{patch}_s{stride}_{key[:16]}.pt'
     if f.is_file():
-        try: return torch.load(f, weights_only=True)
-        except Exception: f.unlink()  # a damaged cache is rebuilt
-    pairs = make_pairs(train_set, scale, patch, stride, progress)
-    f.parent.mkdir(parents=True, exist_ok=True); atomic_save(pairs, f)
+        try:
+            pairs = torch.load(f, weights_only=True)
+            if pairs.get('key') == key: return pairs
+        except Exception: pass  # a damaged or foreign cache file is rebuilt
+    pairs = dict(make_pairs(train_set, scale, patch, stride, progress), key=key)
+    try: f.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise DRCNError(f'{f.parent}: cannot create the patch cache ({e.strerror or e}); set DRCN_CACHE to a writable folder') from None
+    atomic_save(pairs, f)
     return pairs
 
 # %% ../nbs/12_train.ipynb #89cb8c5f
