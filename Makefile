@@ -2,10 +2,12 @@
 #   make docs        build it into _docs/ (open _docs/index.html, or `make serve`)
 #   make serve       serve _docs/ on http://127.0.0.1:8000
 #   make clean-docs  remove _proc/ and _docs/
+# The models the package ships (drcn-upscale's default, without --model):
+#   make models      copy paper_repro/models/drcn_x{2,3,4}_cpu_more/checkpoint.pt to drcn/models/drcn_x{2,3,4}.pt
 PYTHON ?= python
 PORT ?= 8000
 
-.PHONY: docs serve clean-docs
+.PHONY: docs serve clean-docs models
 
 docs:
 	$(PYTHON) docs/prepare.py _proc
@@ -18,3 +20,6 @@ serve:
 
 clean-docs:
 	rm -rf _proc _docs
+
+models:
+	$(PYTHON) -c "from drcn.upscale import package_models; print(*package_models(), sep='\\n')"

@@ -16,7 +16,8 @@ setup(
     license='Apache-2.0',
     python_requires='>=' + cfg['min_python'],
     packages=find_packages(include=['drcn', 'drcn.*']),
-    package_data={'drcn': ['manifest.csv']},
+    # the files the package reads: the data sets' checksums, the paper's table, drcn-upscale's default models
+    package_data={'drcn': ['manifest.csv', 'drcn_paper_table.csv', 'models/*.pt']},
     install_requires=cfg['requirements'].split(),
     extras_require={'dev': cfg['dev_requirements'].split()},
     entry_points={'console_scripts': cfg['console_scripts'].split(),

@@ -19,7 +19,7 @@ from .metrics import rgb2y, to_uint8
 __all__ = ['MIN_SIDE', 'RGB2YCBCR', 'YCBCR_OFFSET', 'TILE_BYTES', 'FEATURE_MAPS', 'FORMATS', 'SAVE_OPTIONS', 'Picture',
            'read_picture', 'rgb2ycbcr', 'ycbcr2rgb', 'planes', 'to_8bit', 'bicubic_window', 'receptive_radius',
            'tile_grid', 'feature_bytes', 'default_tile', 'upscale_picture', 'check_output', 'write_image', 'repo_root',
-           'default_model', 'load_model', 'upscale_file', 'main']
+           'committed_model', 'default_model', 'package_models', 'load_model', 'upscale_file', 'main']
 
 # %% ../nbs/30_upscale.ipynb #fdcf0f9d
 MIN_SIDE = 4  # MATLAB's bicubic reads 4 neighbours per axis; a thinner image has nothing to interpolate between
@@ -209,12 +209,31 @@ def repo_root() -> Path:
     "The repository this package was installed from (an editable install: the checkout)."
     return Path(__file__).resolve().parents[1] if '__file__' in globals() else Path('..').resolve()
 
-def default_model(scale:int) -> Path:
-    "The committed CPU model for `scale`: the one the study's table reports (`_more`), else the first of its chain."
-    models = repo_root() / 'paper_repro' / 'models'
+def committed_model(scale:int, # 2, 3 or 4
+                    root:Path|None=None, # the checkout (default: `repo_root()`)
+                   ) -> Path:
+    "The committed CPU run for `scale` in the checkout: the one the study's table reports (`_more`), else the first of its chain."
+    models = Path(root or repo_root()) / 'paper_repro' / 'models'
     names = (f'drcn_x{scale}_cpu_more', f'drcn_x{scale}_cpu')
     return next((models / n / 'checkpoint.pt' for n in names if (models / n / 'checkpoint.pt').is_file()),
                 models / names[0] / 'checkpoint.pt')
+
+def default_model(scale:int) -> Path:
+    "The model `drcn-upscale` runs without `--model`: the package's copy of `committed_model(scale)`, in any install."
+    from importlib.resources import files
+    return Path(str(files('drcn') / 'models' / f'drcn_x{scale}.pt'))
+
+def package_models(root:Path|None=None, # the checkout (default: `repo_root()`)
+                  ) -> list[Path]:
+    "Copy each scale's `committed_model` into the package (`drcn/models/`, shipped in the wheel): what `make models` runs."
+    import shutil
+    out = []
+    for s in (2, 3, 4):
+        src, dest = committed_model(s, root), default_model(s)
+        if not src.is_file(): raise DRCNError(f'{src} is missing: train it first (python paper_repro/run.py)')
+        dest.parent.mkdir(exist_ok=True)
+        out.append(write_whole(dest, lambda t: shutil.copyfile(src, t)))
+    return out
 
 def load_model(spec:str|None, # checkpoint file, run folder, or None for the committed model
                scale:int|None, # the scale asked for (None: the checkpoint's)
