@@ -10,56 +10,109 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .data import image_paths, write_whole
+from .data import DRCNError, image_paths, write_whole
 from .evaluate import evaluate, load_y, degrade, paper_table
 from .metrics import psnr, to_uint8, shave
 from .model import Upscaler, arch_class, load_checkpoint
-from .train import TrainConfig, train
+from .loss import alpha_at, recursion_grad_norms
+from .train import TrainConfig, build_model, load_pairs, resolve, train
 
 # %% auto #0
-__all__ = ['MS_TRAIN', 'ARCH_MODELS', 'MS_MODELS', 'PUBLISHED_ARCHS', 'PUBLISHED_SET5', 'PUBLISHED_MULTISCALE', 'model_plan',
+__all__ = ['MS_TRAIN', 'STUDY_BUDGET', 'DEPTH_DS', 'DEPTH_SEEDS', 'ABLATION', 'ABLATION_DS', 'ABLATION_SEEDS', 'STUDY', 'TINY',
+           'ARCH_MODELS', 'MS_MODELS', 'PUBLISHED_ARCHS', 'GROUP_TITLES', 'PUBLISHED_SET5', 'PUBLISHED_MULTISCALE',
+           'ABLATION_LABELS', 'study_sizes', 'study_run', 'model_plan', 'overrides', 'plan_group', 'ablation_runs',
            'scale_models', 'chain_minutes', 'train_models', 'eval_model', 'build_table', 'our_rows', 'published_archs',
            'arch_name', 'arch_table', 'precision_check', 'table_markdown', 'save_fig', 'fig_table',
            'fig_recursion_depth', 'fig_ensemble_effect', 'fig_training_curves', 'fig_qualitative', 'weights_and_depth',
-           'fig_params_depth', 'place_labels', 'fig_multiscale']
+           'fig_params_depth', 'place_labels', 'fig_multiscale', 'run_metrics', 'run_status', 'depth_table',
+           'ablation_table', 'grad_batch', 'initial_model', 'run_grads', 'ablation_grads', 'fig_ablation']
 
 # %% ../nbs/40_repro.ipynb #c109a441
 MS_TRAIN = {'x2': dict(scale=2), 'x3': dict(scale=3), 'x4': dict(scale=4), 'x234': dict(scale=2, scales='2,3,4')}
 
+# The depth and ablation studies: every run sees the same patches, its budget counted in patches, never in minutes,
+# so that a busy machine changes the wall time but not the result.
+STUDY_BUDGET = dict(epochs=12, epoch_size=4096)  # each run: epochs x epoch_size patches (placeholder, to be set)
+DEPTH_DS = (1, 2, 4, 6, 8, 11, 16)  # recursions D of the depth study (the paper's figure: 1, 6, 11, 16)
+DEPTH_SEEDS = (0, 1)                # seeds per D: the spread drawn
+ABLATION = {  # variant -> its switches: the paper's basic model, each extension alone, both, both with He init
+    'basic': dict(skip=False, supervision=False), 'skip': dict(skip=True, supervision=False),
+    'supervision': dict(skip=False, supervision=True), 'both': dict(skip=True, supervision=True),
+    'both_he': dict(skip=True, supervision=True, init='he')}
+ABLATION_DS = {16: tuple(ABLATION), 4: ('basic', 'skip', 'supervision', 'both')}  # D -> its variants: does depth make it worse?
+ABLATION_SEEDS = (0,)
+# x3 (the paper's depth figure), T91, the CPU profile (F=64); the training precision fixed rather than timed ('auto'),
+# so that every run trains in the same arithmetic whatever the machine's load when it starts
+STUDY = dict(scale=3, profile='cpu', train_set='T91', precision='bf16_cl', minutes=0)
+TINY = dict(profile='cpu', filters=8, train_set='Set5', epochs=1, minutes=0, epoch_size=32, batch_size=8,
+            patch=21, stride=40, precision='fp32', device='cpu')  # the fast plan's models: seconds each
+
+def study_sizes(mode:str='full') -> tuple[dict, tuple, dict]:
+    "The depth and ablation studies of a mode: the overrides every run shares, the depth study's D, the ablation's D -> variants."
+    if mode == 'full': return dict(STUDY, **STUDY_BUDGET), DEPTH_DS, ABLATION_DS
+    if mode == 'fast': return dict(TINY, scale=3, epochs=2, epoch_size=16), (1, 2, 4), {4: tuple(ABLATION), 2: ABLATION_DS[4]}
+    raise ValueError(f'unknown mode {mode!r}: full or fast')
+
+def study_run(base:dict, D:int, seed:int, skip:bool=True, supervision:bool=True, init:str='identity') -> dict:
+    "The overrides of one depth or ablation model: equal for equal arguments, so the two studies share a model."
+    return dict(base, recursions=D, seed=seed, skip=skip, supervision=supervision, init=init)
+
 def model_plan(mode:str='full') -> dict[str, dict]:
-    "name -> TrainConfig overrides for the study's models."
+    "name -> the model's `group` ('scale', 'depth', 'ablation', 'arch' or 'multiscale') and its TrainConfig overrides."
+    base, depths, ablation = study_sizes(mode)
     if mode == 'full':
-        plan = {'drcn_x2_cpu': dict(scale=2, profile='cpu', minutes=60)}
+        plan = {'drcn_x2_cpu': dict(group='scale', scale=2, profile='cpu', minutes=60)}
         for s in (3, 4):  # warm-started from the x2 model: the convolutions do not depend on the scale
-            plan[f'drcn_x{s}_cpu'] = dict(scale=s, profile='cpu', minutes=15, init_from='drcn_x2_cpu')
+            plan[f'drcn_x{s}_cpu'] = dict(group='scale', scale=s, profile='cpu', minutes=15, init_from='drcn_x2_cpu')
         # the x2 run went on for 10 more minutes (Adam restarted at half the peak lr, ensemble loss only): what more budget buys
-        plan['drcn_x2_cpu_plus10'] = dict(scale=2, profile='cpu', minutes=10, lr=2.5e-4, alpha_decay=0.0, init_from='drcn_x2_cpu')
+        plan['drcn_x2_cpu_plus10'] = dict(group='scale', scale=2, profile='cpu', minutes=10, lr=2.5e-4, alpha_decay=0.0, init_from='drcn_x2_cpu')
         # Adam restarted once more on each scale's last model (lr 2.5e-4, cosine to 1%): the runs the table reports
-        plan['drcn_x4_cpu_more'] = dict(scale=4, profile='cpu', minutes=35, lr=2.5e-4, alpha_decay=0.0, init_from='drcn_x4_cpu')
-        plan['drcn_x3_cpu_more'] = dict(scale=3, profile='cpu', minutes=25, lr=2.5e-4, alpha_decay=0.0, init_from='drcn_x3_cpu')
-        plan['drcn_x2_cpu_more'] = dict(scale=2, profile='cpu', minutes=20, lr=1.5e-4, alpha_decay=0.0, init_from='drcn_x2_cpu_plus10')
-        for D in (1, 6, 11, 16):  # the paper's recursion-depth study: x3, same data, same number of patches
-            plan[f'depth_x3_D{D}'] = dict(scale=3, profile='cpu', recursions=D, epochs=2, minutes=0, epoch_size=4096)
+        plan['drcn_x4_cpu_more'] = dict(group='scale', scale=4, profile='cpu', minutes=35, lr=2.5e-4, alpha_decay=0.0, init_from='drcn_x4_cpu')
+        plan['drcn_x3_cpu_more'] = dict(group='scale', scale=3, profile='cpu', minutes=25, lr=2.5e-4, alpha_decay=0.0, init_from='drcn_x3_cpu')
+        plan['drcn_x2_cpu_more'] = dict(group='scale', scale=2, profile='cpu', minutes=20, lr=1.5e-4, alpha_decay=0.0, init_from='drcn_x2_cpu_plus10')
+    else: plan = {f'drcn_x{s}_cpu': dict(TINY, group='scale', scale=s, recursions=3) for s in (2, 3, 4)}
+    for D in depths:  # the paper's depth figure: identical models but for D
+        for seed in DEPTH_SEEDS: plan[f'depth_x3_D{D}_s{seed}'] = dict(study_run(base, D, seed), group='depth')
+    for D, variants in ablation.items():  # the basic model and its two extensions
+        for v in variants:
+            for seed in ABLATION_SEEDS:
+                kw = study_run(base, D, seed, **ABLATION[v])
+                if not any(overrides(p) == kw for p in plan.values()):  # 'both' is a depth model: trained once
+                    plan[f'ablation_x3_D{D}_{v}_s{seed}'] = dict(kw, group='ablation')
+    if mode == 'full':
         # VDSR and DRRN B1U9 (F=64) on 291, x2, the fast recipe (Adam): the table's and the parameters figure's other rows
-        plan['vdsr_x2_cpu'] = dict(arch='vdsr', scale=2, profile='cpu', minutes=50)
+        plan['vdsr_x2_cpu'] = dict(group='arch', arch='vdsr', scale=2, profile='cpu', minutes=50)
         # DRRN without batch norm: with the release's BN (before every conv, the input image's included) the same recipe
         # crawled (Set5 34.33 dB after 17.6 minutes, below VDSR's 36.9 at that time; the stopped run is kept beside it)
         # (its budget was raised from 40 to 50 minutes at minute 13, the run resumed: its cosine schedule stretched there)
-        plan['drrn_b1u9_x2_cpu'] = dict(arch='drrn', units=9, bn=False, scale=2, profile='cpu', minutes=50)
+        plan['drrn_b1u9_x2_cpu'] = dict(group='arch', arch='drrn', units=9, bn=False, scale=2, profile='cpu', minutes=50)
         # VDSR's multi-scale study: trained on {x2}, {x3}, {x4}, {x2,3,4}, the same (short) budget each
         for key, kw in MS_TRAIN.items():
-            plan[f'vdsr_ms_{key}'] = dict(arch='vdsr', profile='cpu', minutes=3, **kw)
-        return plan
-    if mode == 'fast':
-        tiny = dict(profile='cpu', filters=8, train_set='Set5', epochs=1, minutes=0, epoch_size=32, batch_size=8,
-                    patch=21, stride=40, precision='fp32', device='cpu')
-        plan = {f'drcn_x{s}_cpu': dict(tiny, scale=s, recursions=3) for s in (2, 3, 4)}
-        plan.update({f'depth_x3_D{D}': dict(tiny, scale=3, recursions=D) for D in (1, 2, 3)})
-        plan['vdsr_x2_cpu'] = dict(tiny, arch='vdsr', layers=4, scale=2)
-        plan['drrn_b1u9_x2_cpu'] = dict(tiny, arch='drrn', units=2, scale=2)
-        plan.update({f'vdsr_ms_{key}': dict(tiny, arch='vdsr', layers=4, **kw) for key, kw in MS_TRAIN.items()})
-        return plan
-    raise ValueError(f'unknown mode {mode!r}: full or fast')
+            plan[f'vdsr_ms_{key}'] = dict(group='multiscale', arch='vdsr', profile='cpu', minutes=3, **kw)
+    else:
+        plan['vdsr_x2_cpu'] = dict(TINY, group='arch', arch='vdsr', layers=4, scale=2)
+        plan['drrn_b1u9_x2_cpu'] = dict(TINY, group='arch', arch='drrn', units=2, scale=2)
+        plan.update({f'vdsr_ms_{key}': dict(TINY, group='multiscale', arch='vdsr', layers=4, **kw) for key, kw in MS_TRAIN.items()})
+    return plan
+
+def overrides(kw:dict) -> dict:
+    "A plan entry's TrainConfig overrides (the entry without its group)."
+    return {k: v for k, v in kw.items() if k != 'group'}
+
+def plan_group(mode:str, group:str) -> dict[str, dict]:
+    "The plan's models of one group, in plan order."
+    return {n: kw for n, kw in model_plan(mode).items() if kw['group'] == group}
+
+def ablation_runs(mode:str='full') -> pd.DataFrame:
+    "One row per model of the ablation: variant, D, switches, seed, and the run that trains it ('both' is a depth run)."
+    plan = model_plan(mode); base, _, ablation = study_sizes(mode); rows = []
+    for D, variants in ablation.items():
+        for v in variants:
+            for seed in ABLATION_SEEDS:
+                kw = study_run(base, D, seed, **ABLATION[v])
+                run = next(n for n, p in plan.items() if overrides(p) == kw)
+                rows.append(dict(variant=v, D=D, skip=kw['skip'], supervision=kw['supervision'], init=kw['init'], seed=seed, run=run))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/40_repro.ipynb #13234303
 def scale_models(mode:str='full') -> dict[int, str]:
@@ -80,12 +133,17 @@ def chain_minutes(run_dir) -> float:
         run_dir = Path(init).parent
 
 # %% ../nbs/40_repro.ipynb #acf2e975
-def train_models(models_dir, mode:str='full', only:list[str]|None=None, progress:bool=True) -> dict[str, Path]:
+def train_models(models_dir, mode:str='full', only:list[str]|None=None, # these models alone (names of the plan)
+                 groups:list[str]|None=None, # these groups alone, e.g. ['depth', 'ablation']
+                 progress:bool=True) -> dict[str, Path]:
     "Train every model of the plan that is not finished (a finished run folder returns at once; a partial one resumes)."
     models_dir = Path(models_dir); out = {}
-    for name, kw in model_plan(mode).items():
-        if only and name not in only: continue
-        kw = dict(kw)
+    plan = model_plan(mode)
+    unknown = sorted(set(groups or ()) - {kw['group'] for kw in plan.values()}) + sorted(set(only or ()) - set(plan))
+    if unknown: raise DRCNError(f"not in the {mode} plan: {', '.join(unknown)}; groups are {', '.join(sorted({kw['group'] for kw in plan.values()}))}")
+    for name, kw in plan.items():
+        if (only and name not in only) or (groups and kw['group'] not in groups): continue
+        kw = overrides(kw)
         if kw.get('init_from'): kw['init_from'] = str(models_dir / kw['init_from'] / 'checkpoint.pt')
         out[name] = train(TrainConfig(**kw, out_dir=str(models_dir / name), progress=progress))
     return out
@@ -135,7 +193,7 @@ def our_rows(models:dict[str, Path], datasets, precision:dict|None=None) -> pd.D
     return pd.DataFrame(rows, columns=['dataset', 'scale', 'method', 'psnr', 'ssim', 'precision'])
 
 # %% ../nbs/40_repro.ipynb #eb0dde7d
-PUBLISHED_ARCHS = {  # method -> set -> (PSNR, SSIM) at x2, x3, x4 (PAPER.md section 5)
+PUBLISHED_ARCHS = {  # method -> set -> (PSNR, SSIM) at x2, x3, x4 (the paper facts page, nbs/05_paper.ipynb)
     'VDSR': {'Set5': ((37.53, .9587), (33.66, .9213), (31.35, .8838)), 'Set14': ((33.03, .9124), (29.77, .8314), (28.01, .7674)),
              'B100': ((31.90, .8960), (28.82, .7976), (27.29, .7251)), 'Urban100': ((30.76, .9140), (27.14, .8279), (25.18, .7524))},
     'DRRN B1U9': {'Set5': ((37.66, .9589), (33.93, .9234), (31.58, .8864))},
@@ -231,20 +289,46 @@ def fig_table(t:pd.DataFrame, path, caption:str='') -> list[Path]:
     return save_fig(fig, path)
 
 # %% ../nbs/40_repro.ipynb #5ed9740b
-def fig_recursion_depth(depth:dict[int, float], # D -> our Set5 x3 PSNR
-                        path, caption:str='') -> list[Path]:
-    "PSNR against the number of recursions D (the paper's Figure: Set5, x3)."
+def _missing_note(fig, missing:list[str], y:float=1.0):
+    "Name the planned models a figure lacks (not trained yet, or still training), above it."
+    import textwrap
+    if missing: fig.text(0.5, y, '\n'.join(textwrap.wrap('Not in this figure yet: ' + ', '.join(missing), 170)),
+                         ha='center', va='bottom', fontsize=7, color='C3')
+
+def fig_recursion_depth(depth:pd.DataFrame, # `depth_table`: D, seed, psnr of the finished models
+                        curves:dict[int, list[pd.DataFrame]], # D -> `run_metrics` of each of its runs (finished or not)
+                        path, caption:str='', missing:list[str]=()) -> list[Path]:
+    "Set5 x3 PSNR against D (mean of the seeds, their range drawn; receptive field on the top axis), and against patches seen."
     plt = _plt()
-    D = sorted(depth)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.plot(D, [depth[d] for d in D], 'o-', color='C0', label='ours (same data and number of patches for every D)')
-    ref = paper_table().query('dataset == "Set5" and scale == 3')
-    drcn = float(ref[ref.method == 'DRCN'].psnr.iloc[0])
-    ax.plot([16], [drcn], 'o', mfc='none', mec='C3', ms=9, label=f'paper, D=16 (Table 2): {drcn:.2f} dB')
-    ax.axhline(float(ref[ref.method == 'Bicubic'].psnr.iloc[0]), color='gray', ls=':', label='bicubic (paper)')
-    ax.axhline(float(ref[ref.method == 'SRCNN'].psnr.iloc[0]), color='C2', ls='--', label='SRCNN (paper)')
-    ax.set_xticks(D); ax.set_xlabel('recursions D'); ax.set_ylabel('PSNR (dB), Set5 x3')
-    ax.set_title('More recursions, better PSNR (Set5, x3)'); ax.grid(alpha=.3); ax.legend(fontsize=7)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12.5, 4.4))
+    ref = paper_table().query('dataset == "Set5" and scale == 3').set_index('method').psnr
+    if len(depth):
+        g = depth.groupby('D').psnr.agg(['mean', 'min', 'max', 'count'])
+        seeds = '/'.join(str(k) for k in sorted(set(g['count'])))
+        a.errorbar(g.index, g['mean'], yerr=[g['mean'] - g['min'], g['max'] - g['mean']], fmt='o-', color='C0', capsize=3,
+                   label=f'ours: mean of {seeds} seed(s), bar: their range')
+        a.plot(depth.D, depth.psnr, '.', color='C0', ms=4, alpha=.6)
+    else: a.text(.5, .5, 'no depth model trained yet', transform=a.transAxes, ha='center', va='center')
+    a.plot([16], [ref['DRCN']], 'o', mfc='none', mec='C3', ms=9, mew=1.5, label=f"paper, D=16 (Table 2): {ref['DRCN']:.2f} dB")
+    a.axhline(ref['SRCNN'], color='C2', ls='--', lw=1, label=f"SRCNN (paper): {ref['SRCNN']:.2f}")
+    a.axhline(ref['Bicubic'], color='gray', ls=':', lw=1, label=f"bicubic (paper): {ref['Bicubic']:.2f}")
+    Ds = sorted(set(depth.D) | set(curves) | {16})
+    a.set_xticks(Ds); a.set_xlabel('recursions D'); a.set_ylabel('PSNR (dB), Set5 x3, after training')
+    top = a.secondary_xaxis('top', functions=(lambda d: 2 * (d + 4) + 1, lambda r: (r - 1) / 2 - 4))
+    top.set_xticks([2 * (d + 4) + 1 for d in Ds]); top.set_xlabel('receptive field 2(D+4)+1 (pixels)', fontsize=8)
+    top.tick_params(labelsize=7); a.grid(alpha=.3); a.legend(fontsize=7)
+    cmap = plt.get_cmap('viridis')
+    for i, D in enumerate(sorted(curves)):
+        c = cmap(i / max(1, len(curves) - 1))
+        m = pd.concat(curves[D]).groupby('patches_seen').val_psnr.agg(['mean', 'min', 'max'])
+        b.plot(m.index, m['mean'], 'o-', ms=2.5, lw=1.2, color=c, label=f'D={D}')
+        if len(curves[D]) > 1: b.fill_between(m.index, m['min'], m['max'], color=c, alpha=.2, lw=0)
+    if not curves: b.text(.5, .5, 'no depth model trained yet', transform=b.transAxes, ha='center', va='center')
+    b.axhline(ref['SRCNN'], color='C2', ls='--', lw=1)
+    b.set_xlabel('patches seen'); b.set_ylabel('PSNR (dB), Set5 x3, validation after each epoch')
+    b.set_title('Does a deeper model overtake a shallower one?', fontsize=9); b.grid(alpha=.3); b.legend(fontsize=7, ncol=2)
+    fig.suptitle('More recursions, larger receptive field: better PSNR? (Set5, x3)', fontsize=11, y=1.02)
+    fig.tight_layout(); _missing_note(fig, list(missing), 1.06)
     if caption: _caption(fig, caption)
     return save_fig(fig, path)
 
@@ -270,36 +354,38 @@ def fig_ensemble_effect(per_scale:dict[int, dict], # scale -> {'psnr_d': [...], 
     return save_fig(fig, path)
 
 # %% ../nbs/40_repro.ipynb #4b620d29
-def fig_training_curves(runs:dict[str, Path], path, caption:str='') -> list[Path]:
+GROUP_TITLES = {'scale': 'DRCN scale models', 'arch': 'VDSR and DRRN (x2, on 291)',
+                'multiscale': 'VDSR multi-scale (Set5 at the first scale)'}  # the depth and ablation studies have their own figures
+
+def fig_training_curves(groups:dict[str, dict[str, Path]], # panel title -> label -> run folder (one not started is left out)
+                        path, caption:str='') -> list[Path]:
     "Validation PSNR (Set5, each model at its own scale) against training minutes; a warm-started run starts where its parent ended."
     plt = _plt()
     ref = paper_table().query('dataset == "Set5"')
-    kinds = {'DRCN scale models': 'drcn_', 'recursion-depth series (x3)': 'depth_', 'VDSR multi-scale (Set5 at the first scale)': 'vdsr_ms_',
-             'VDSR and DRRN (x2, on 291)': ('vdsr_x', 'drrn_')}
-    groups = {t: {k: v for k, v in runs.items() if k.startswith(pre)} for t, pre in kinds.items()}
-    groups = {k: v for k, v in groups.items() if v}
+    groups = {t: {k: Path(v) for k, v in g.items() if (Path(v) / 'metrics.csv').is_file()} for t, g in groups.items()}
+    groups = {t: g for t, g in groups.items() if g} or {'no run trained yet': {}}
     cols = min(len(groups), 2); rows_ = -(-len(groups) // cols)
     fig, axes = plt.subplots(rows_, cols, figsize=(6.2 * cols, 4.2 * rows_), squeeze=False)
     for ax in axes.flat[len(groups):]: ax.axis('off')
     for ax, (title, group) in zip(axes.flat, groups.items()):
-        scales = set()
+        scales, by_scale = set(), title == GROUP_TITLES['scale']  # one colour per scale: a warm-start chain is one line
         for i, (label, run) in enumerate(group.items()):
-            m = pd.read_csv(Path(run) / 'metrics.csv'); c = json.loads((Path(run) / 'config.json').read_text())
+            m = pd.read_csv(run / 'metrics.csv'); c = json.loads((run / 'config.json').read_text())
             parent = Path(c['init_from']).parent if c.get('init_from') else None
             t0 = chain_minutes(parent) if parent and (parent / 'metrics.csv').is_file() else 0.0
-            by_scale = title.startswith('DRCN')  # one colour per scale: a warm-start chain is one line
             color = f"C{c['scale'] - 2}" if by_scale else f'C{i}'
             ax.plot(t0 + m.train_minutes, m.val_psnr, 'o-', ms=3, color=color, label=f"{label} (x{c.get('scales') or c['scale']})")
             scales.add(c['scale'])
-        if len(scales) == 1 and not title.startswith('recursion'):
+        if len(scales) == 1:
             s = scales.pop(); ax.axhline(float(ref[(ref.method == 'SRCNN') & (ref.scale == s)].psnr.iloc[0]), color='k', ls=':', lw=1,
                                          label=f'SRCNN (paper), x{s}')
-        elif not title.startswith('recursion'):
+        elif scales:
             for s in sorted(scales):
                 ax.axhline(float(ref[(ref.method == 'SRCNN') & (ref.scale == s)].psnr.iloc[0]), color=f'C{s - 2}', ls=':', lw=1)
             ax.plot([], [], 'k:', lw=1, label='SRCNN (paper), same colour = same scale')
         ax.set_xlabel('training minutes, a warm start counted from its parents (validation excluded)')
-        ax.set_ylabel("validation PSNR (dB), Set5 at the model's scale"); ax.set_title(title); ax.grid(alpha=.3); ax.legend(fontsize=7)
+        ax.set_ylabel("validation PSNR (dB), Set5 at the model's scale"); ax.set_title(title); ax.grid(alpha=.3)
+        if group: ax.legend(fontsize=7)
     fig.suptitle('Training curves', fontsize=11); fig.tight_layout()
     if caption: _caption(fig, caption)
     return save_fig(fig, path)
@@ -412,4 +498,147 @@ def fig_multiscale(ours:pd.DataFrame|None, # like PUBLISHED_MULTISCALE: our Set5
     fig.colorbar(im, ax=axes, label='dB below the best of the row', shrink=.9)
     fig.suptitle('One model for every scale: trained on one scale, or on several', fontsize=11)
     if caption: _caption(fig, caption)
+    return save_fig(fig, path)
+
+# %% ../nbs/40_repro.ipynb #13790ef2
+def run_metrics(run_dir) -> pd.DataFrame|None:
+    "A run's metrics.csv with `patches_seen` (the patches trained on by the end of each epoch); None before its first epoch."
+    f = Path(run_dir) / 'metrics.csv'
+    if not f.is_file(): return None
+    m = pd.read_csv(f)
+    return m.assign(patches_seen=m.patches.cumsum())
+
+def run_status(run_dir, kw:dict) -> str:
+    "'finished', 'not started' or 'k of n epochs': where the run of plan entry `kw` (budgeted in epochs) stands."
+    m = run_metrics(run_dir)
+    if m is None or not (Path(run_dir) / 'checkpoint.pt').is_file(): return 'not started'
+    n = kw.get('epochs')
+    return 'finished' if not n or len(m) >= n else f'{len(m)} of {n} epochs'
+
+def _measured(run_dir, kw:dict) -> dict:
+    "Set5 PSNR/SSIM (fp32, at the run's scale), patches seen and training minutes of a finished run."
+    r, m = eval_model(run_dir, 'Set5', kw['scale'], 'fp32'), run_metrics(run_dir)
+    return dict(patches=int(m.patches.sum()), psnr=r['psnr'], ssim=r['ssim'], train_minutes=float(m.train_minutes.iloc[-1]))
+
+def depth_table(models_dir, mode:str='full') -> tuple[pd.DataFrame, list[str]]:
+    "The depth study's finished models (D, seed, run, patches, Set5 PSNR/SSIM, receptive field, parameters), and the missing ones."
+    rows, missing = [], []
+    for name, kw in plan_group(mode, 'depth').items():
+        run = Path(models_dir) / name; st = run_status(run, kw)
+        if st != 'finished': missing.append(f'{name} ({st})'); continue
+        n, depth = weights_and_depth(load_checkpoint(run / 'checkpoint.pt')[0])
+        rows.append(dict(D=kw['recursions'], seed=kw['seed'], run=name, **_measured(run, kw), receptive_field=2 * depth + 1, params=n))
+    cols = ['D', 'seed', 'run', 'patches', 'psnr', 'ssim', 'train_minutes', 'receptive_field', 'params']
+    return pd.DataFrame(rows, columns=cols), missing
+
+def ablation_table(models_dir, mode:str='full') -> tuple[pd.DataFrame, list[str]]:
+    "The ablation's finished models: switches, Set5 PSNR/SSIM, first and final training loss, whether they beat bicubic."
+    rows, missing = [], []; plan = model_plan(mode)
+    for a in ablation_runs(mode).itertuples(index=False):
+        kw, run = plan[a.run], Path(models_dir) / a.run; st = run_status(run, kw)
+        if st != 'finished': missing.append(f'{a.variant} D={a.D} ({a.run}: {st})'); continue
+        m = run_metrics(run)
+        bic = float(paper_table().query(f'dataset == "Set5" and scale == {kw["scale"]} and method == "Bicubic"').psnr.iloc[0])
+        r = dict(a._asdict(), **_measured(run, kw), first_loss=float(m.l2.iloc[0]), final_loss=float(m.l2.iloc[-1]))
+        rows.append(dict(r, beats_bicubic=bool(r['psnr'] > bic)))  # did it learn anything its input did not have?
+    cols = ['variant', 'D', 'skip', 'supervision', 'init', 'seed', 'run', 'patches', 'psnr', 'ssim', 'train_minutes',
+            'first_loss', 'final_loss', 'beats_bicubic']
+    return pd.DataFrame(rows, columns=cols), missing
+
+# %% ../nbs/40_repro.ipynb #a4628ef6
+def grad_batch(kw:dict, # a plan entry: its training set, scale, patch size and stride
+               n:int=32, seed:int=0) -> tuple[torch.Tensor, torch.Tensor]:
+    "`n` training patches of a plan entry (bicubic input, target; 0..1), drawn by `seed`: the same for every model of a study."
+    cfg = resolve(TrainConfig(**overrides(kw)))
+    p = load_pairs(cfg.train_set, cfg.scale, cfg.patch, cfg.stride)
+    idx = torch.randperm(len(p['x']), generator=torch.Generator().manual_seed(seed))[:n]
+    return p['x'][idx].float(), p['y'][idx].float() / 255
+
+def initial_model(kw:dict) -> torch.nn.Module:
+    "The model a plan entry's run starts from: built as `train` builds it (the run's seed, then the init), before any step."
+    cfg = resolve(TrainConfig(**overrides(kw)))
+    with torch.random.fork_rng():  # the caller's random state is left as it was
+        torch.manual_seed(cfg.seed); return build_model(cfg).eval()
+
+def run_grads(run_dir, kw:dict, x:torch.Tensor, target:torch.Tensor) -> pd.DataFrame:
+    "||dL/dH_d|| at init and, once the run is finished, after training: rows when, alpha, d, grad_norm (cached in grads.csv)."
+    run_dir = Path(run_dir); f = run_dir / 'grads.csv'; cfg = resolve(TrainConfig(**overrides(kw)))
+    cache = pd.read_csv(f) if f.is_file() else pd.DataFrame(columns=['when', 'stamp', 'n', 'alpha', 'd', 'grad_norm'])
+    todo = [('init', 'init', 0.0)]
+    if run_status(run_dir, kw) == 'finished':
+        meta = load_checkpoint(run_dir / 'checkpoint.pt')[1]
+        todo.append(('trained', f"{meta.get('epoch')}:{meta.get('train_minutes'):.4f}", 1.0))
+    out, new = [], []
+    for when, stamp, progress in todo:
+        hit = cache[(cache.when == when) & (cache.stamp == stamp) & (cache.n == len(x))]
+        if not len(hit):
+            model = initial_model(kw) if when == 'init' else load_checkpoint(run_dir / 'checkpoint.pt')[0]
+            alpha = alpha_at(progress, cfg.alpha_schedule, cfg.alpha_decay)
+            g = recursion_grad_norms(model, x, target, alpha)
+            hit = pd.DataFrame(dict(when=when, stamp=stamp, n=len(x), alpha=alpha, d=range(1, len(g) + 1), grad_norm=g))
+            new.append(hit)
+        out.append(hit)
+    if new and run_dir.is_dir():
+        cache = pd.concat([cache.astype(new[0].dtypes.to_dict())] + new, ignore_index=True)
+        write_whole(f, lambda t: cache.to_csv(t, index=False))
+    return pd.concat(out, ignore_index=True)[['when', 'alpha', 'd', 'grad_norm']]
+
+def ablation_grads(models_dir, mode:str='full', n:int=32) -> pd.DataFrame:
+    "The gradient norms of every ablation model (at init; after training once finished), one row per (model, when, d)."
+    plan, rows, batch = model_plan(mode), [], None
+    for a in ablation_runs(mode).itertuples(index=False):
+        if batch is None: batch = grad_batch(plan[a.run], n)  # every model of the study shares set, scale and patch
+        g = run_grads(Path(models_dir) / a.run, plan[a.run], *batch)
+        rows.append(g.assign(**{k: v for k, v in a._asdict().items()}))
+    cols = ['variant', 'D', 'skip', 'supervision', 'init', 'seed', 'run', 'when', 'alpha', 'd', 'grad_norm']
+    return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
+
+# %% ../nbs/40_repro.ipynb #ffed5afc
+ABLATION_LABELS = {'basic': 'basic (no skip, no supervision)', 'skip': 'skip only', 'supervision': 'supervision only',
+                   'both': 'skip + supervision (DRCN)', 'both_he': 'DRCN, W He-initialised'}
+
+def fig_ablation(curves:dict[tuple[str, int], list[pd.DataFrame]], # (variant, D) -> `run_metrics` of its runs (finished or not)
+                 grads:pd.DataFrame, # `ablation_grads`: variant, D, when, d, grad_norm
+                 path, caption:str='', missing:list[str]=()) -> list[Path]:
+    "Training loss and Set5 PSNR against patches for every variant (deepest D solid, others dashed), and ||dL/dH_d|| per variant."
+    plt = _plt()
+    variants = [v for v in ABLATION if any(k[0] == v for k in curves) or v in set(grads.variant)] or list(ABLATION)
+    Ds = sorted({D for _, D in curves} | set(grads.D), reverse=True)
+    ls = {D: ('-', '--', ':', '-.')[i % 4] for i, D in enumerate(Ds)}
+    color = {v: f'C{i}' for i, v in enumerate(ABLATION)}
+    fig = plt.figure(figsize=(3.1 * max(4, len(variants)), 8.2))
+    gs = fig.add_gridspec(2, 2 * len(variants), height_ratios=[1.15, 1], hspace=.42, wspace=.5)
+    la, pa = fig.add_subplot(gs[0, :len(variants)]), fig.add_subplot(gs[0, len(variants):])
+    scale = STUDY['scale']
+    for (v, D), runs in sorted(curves.items(), key=lambda kv: (list(ABLATION).index(kv[0][0]), -kv[0][1])):
+        m = pd.concat(runs).groupby('patches_seen')[['l2', 'val_psnr']].mean()
+        kw = dict(color=color[v], ls=ls[D], lw=1.3, marker='o', ms=2)
+        la.plot(m.index, m.l2, label=f'{ABLATION_LABELS[v]}, D={D}', **kw); pa.plot(m.index, m.val_psnr, **kw)
+    ref = paper_table().query(f'dataset == "Set5" and scale == {scale}').set_index('method').psnr
+    pa.axhline(ref['Bicubic'], color='gray', ls=':', lw=1, label=f"bicubic (paper): {ref['Bicubic']:.2f}")
+    pa.axhline(ref['SRCNN'], color='k', ls='--', lw=.8, label=f"SRCNN (paper): {ref['SRCNN']:.2f}")
+    la.set_yscale('log'); la.set_ylabel('training MSE of the output y (epoch mean, 0..1)')
+    pa.set_ylabel('PSNR (dB), Set5 x3, validation after each epoch')
+    for ax in (la, pa):
+        ax.set_xlabel('patches seen'); ax.grid(alpha=.3)
+        if not curves: ax.text(.5, .5, 'no ablation model trained yet', transform=ax.transAxes, ha='center', va='center')
+    la.legend(fontsize=6.5, ncol=2); pa.legend(fontsize=7)
+    la.set_title('Does it converge? (' + ', '.join(f'D={D} {ls[D]}' for D in Ds) + ')', fontsize=9)
+    pa.set_title('How fast, and how far?', fontsize=9)
+    axes = [fig.add_subplot(gs[1, 2 * i:2 * i + 2]) for i in range(len(variants))]
+    for ax in axes[1:]: ax.sharey(axes[0])
+    for ax, v in zip(axes, variants):
+        g = grads[grads.variant == v]
+        for (D, when), s in g.groupby(['D', 'when']):
+            s = s.groupby('d').grad_norm.mean()
+            ax.plot(s.index, s.values, ls=ls[D], color=color[v] if when == 'trained' else 'gray', marker='o' if when == 'trained' else '.',
+                    ms=3, lw=1.2, label=f"D={D}, {'after training' if when == 'trained' else 'at init'}")
+        if not len(g): ax.text(.5, .5, 'not measured', transform=ax.transAxes, ha='center', va='center')
+        ax.set_yscale('log'); ax.set_title(ABLATION_LABELS[v], fontsize=8.5, color=color[v]); ax.set_xlabel('recursion d')
+        ax.grid(alpha=.3, which='both', lw=.4)
+        if len(g): ax.legend(fontsize=6)
+    axes[0].set_ylabel('||dL/dH_d|| (log scale)')
+    fig.suptitle('The two extensions: recursive supervision and the skip (Set5, x3)', fontsize=11, y=.97)
+    _missing_note(fig, list(missing), .985)
+    if caption: _caption(fig, caption, 170)
     return save_fig(fig, path)
