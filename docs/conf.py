@@ -31,4 +31,6 @@ html_title = f'{project} {release}'
 html_copy_source = False            # the notebooks are in the repository; the site needs only the pages
 html_show_sourcelink = False
 html_theme_options = {'source_repository': _s['git_url'], 'source_branch': _s.get('branch', 'main'),
-                      'top_of_page_buttons': []}
+                      'top_of_page_buttons': []}  # the API docs' "source" links: the same two settings (prepare.py)
+html_static_path = ['_static']
+html_css_files = ['custom.css']     # long show_doc signatures wrap in their box

@@ -10,13 +10,19 @@ changes for Sphinx, and writes the result to `_proc/`:
 - Quarto's cell options become MyST-NB's tags (`#| echo: false` -> `remove-input`), and the title cell stays a
   heading (nbdev would move it into Quarto front matter).
 
+Two more things a site needs and nbdev would do elsewhere: links between notebooks are written as the repository has
+them (`nbs/05_paper.ipynb` -> `../paper_repro/03_figures.ipynb`, and back with `../nbs/`) and are rewritten for the
+site's layout (nbs/ at its root, paper_repro/ below it); and the "source" link of every show_doc points to `git_url`
+at `branch` of settings.ini as it is now (nbdev would take the copy that the last `nbdev_export` wrote into
+`drcn/_modidx.py`).
+
 The landing page (`nbs/index.ipynb`) is executed here, so the numbers it shows are those of `paper_repro/table.csv`
 at build time; every other notebook is shown with the outputs it was saved with. The reproduction's notebooks are
 taken from `paper_repro/*.ipynb`, whatever they are, with the figures they link to.
 
-Usage: python docs/prepare.py [OUT]   (OUT defaults to _proc, beside settings.ini)
+Usage: python docs/prepare.py [OUT [SETTINGS]]   (OUT defaults to _proc, SETTINGS to settings.ini, beside this folder)
 """
-import os, re, shutil, sys
+import configparser, os, posixpath, re, shutil, sys
 from pathlib import Path
 from execnb.nbio import mk_cell, read_nb, write_nb
 from execnb.shell import CaptureShell
@@ -61,6 +67,35 @@ def no_rule(cell):
         o['data']['text/markdown'] = re.sub(r'\A\s*---\s*\n', '', text)
 
 
+def use_settings(ini=ROOT / 'settings.ini') -> dict:
+    "Make nbdev's source links point to `git_url` at `branch` of `ini`; returns those two."
+    from drcn import _modidx
+    from nbdev.doclinks import _build_lookup_table
+    cfg = configparser.ConfigParser(delimiters=['='])
+    if not cfg.read(ini): raise SystemExit(f'{ini}: no such settings file')
+    repo = dict(git_url=cfg['DEFAULT']['git_url'].rstrip('/'), branch=cfg['DEFAULT'].get('branch', 'main'))
+    _modidx.d['settings'].update(repo)  # the dict that nbdev's lookup loads through the package's entry point
+    _build_lookup_table.cache_clear()
+    return repo
+
+
+SITE = {'nbs': '', 'paper_repro': 'paper_repro'}  # repository folder -> its place on the site
+_NB_LINK = re.compile(r'(\]\()([^)\s#]+\.ipynb)(#[^)\s]*)?(\))')
+
+def site_link(target: str, folder: str) -> str:
+    "A link to a notebook as the repository has it (relative to `folder`, 'nbs' or 'paper_repro'), as the site has it."
+    if '://' in target or target.startswith('/'): return target
+    top, _, rest = posixpath.normpath(posixpath.join(folder, target)).partition('/')
+    if top not in SITE or folder not in SITE: return target
+    return posixpath.relpath(posixpath.join(SITE[top], rest), SITE[folder] or '.')
+
+def site_links(nb, folder: str):
+    "Every notebook link of the markdown cells of `nb` (from the repository's `folder`) rewritten for the site."
+    for c in nb.cells:
+        if c.cell_type == 'markdown':
+            c.source = _NB_LINK.sub(lambda m: m[1] + site_link(m[2], folder) + (m[3] or '') + m[4], c.source)
+
+
 PROCS = [P.populate_language, P.add_show_docs, P.strip_ansi, P.hide_line, P.filter_stream_, P.rm_header_dash,
          P.clean_show_doc, exec_docs, P.rm_export, P.clean_magics, P.hide_, P.strip_hidden_metadata, myst_tags, no_rule]
 
@@ -75,6 +110,7 @@ def process(src: Path, dest: Path, run: bool = False):
             shell = CaptureShell()
             shell.run_all(nb, exc_stop=True)
         finally: os.chdir(cwd)
+    site_links(nb, src.parent.name)
     NBProcessor(nb=nb, procs=PROCS).process()
     nb.cells = [c for c in nb.cells if c.get('source') is not None]
     for c in nb.cells: c.pop('has_sd', None)  # nbdev's mark on the show_doc cells it adds: not nbformat
@@ -107,8 +143,10 @@ paper_repro/*
 ```
 '''
 
-def main(out=None):
+def main(out=None, ini=None):
     out = Path(out or ROOT / '_proc')
+    repo = use_settings(ini or ROOT / 'settings.ini')
+    print(f"docs: source links to {repo['git_url']} at {repo['branch']} (settings.ini: git_url, branch)", flush=True)
     if out.exists(): shutil.rmtree(out)
     nbs = ROOT / 'nbs'
     for src in sorted(nbs.glob('*.ipynb')):
@@ -127,4 +165,4 @@ def main(out=None):
     return out
 
 
-if __name__ == '__main__': main(*sys.argv[1:2])
+if __name__ == '__main__': main(*sys.argv[1:3])
