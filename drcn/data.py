@@ -23,13 +23,20 @@ def write_whole(path, write) -> Path:
     "`write(tmp)` to a temporary file beside `path`, then rename it to `path`; a failed write leaves nothing."
     path = Path(path)
     if not path.parent.is_dir(): raise DRCNError(f'{path}: folder {path.parent} does not exist; create it first')
-    tmp = path.with_name(path.name + '.tmp')
-    try: write(tmp); os.replace(tmp, path)
+    tmp = None
+    try:  # a name of its own: two writers of one file never share a temporary file, and a user's NAME.tmp is never touched
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp'); tmp = Path(tmp)
+        mask = os.umask(0); os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask); os.close(fd)  # the permissions of a file opened the usual way, not mkstemp's 0600
+        write(tmp); os.replace(tmp, path)
     except OSError as e:
         hint = 'free some disk space or choose another folder' if e.errno in (errno.ENOSPC, errno.EDQUOT) else 'choose another folder'
         why = e.strerror or (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise DRCNError(f'{path}: cannot write it ({why}); {hint}') from None
-    finally: tmp.unlink(missing_ok=True)
+    finally:
+        if tmp is not None:
+            try: tmp.unlink(missing_ok=True)
+            except OSError: pass  # a read-only folder: nothing was left there anyway
     return path
 
 # %% ../nbs/00_data.ipynb #6feef9be

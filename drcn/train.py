@@ -5,6 +5,7 @@
 # %% ../nbs/12_train.ipynb #f1d5c6bb
 from __future__ import annotations
 import argparse, dataclasses, hashlib, json, math, os, sys, time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np
@@ -19,11 +20,12 @@ from .model import DRCN, Upscaler, arch_class, atomic_save, autocast, load_check
 from .loss import alpha_at, drcn_loss
 
 # %% auto #0
-__all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'PAIRS_VERSION', 'TrainConfig', 'parse_bool',
-           'coerce', 'resolve', 'check_values', 'build_model', 'describe', 'train_scales', 'cache_dir', 'make_pairs',
-           'pairs_key', 'load_pairs', 'augment', 'to_format', 'train_step', 'probe_precision', 'make_optimizer',
-           'step_lr', 'adam_lr', 'dist_setup', 'machine_info', 'write_json', 'write_metrics', 'validate', 'warm_start',
-           'budget_spent', 'train', 'plot_curves', 'parse_args', 'main']
+__all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'PAIRS_VERSION', 'FREE_FIELDS', 'RUN_FILES',
+           'STATE_KEYS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve', 'check_values', 'build_model', 'describe',
+           'train_scales', 'cache_dir', 'make_pairs', 'pairs_key', 'load_pairs', 'augment', 'to_format', 'train_step',
+           'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'dist_setup', 'machine_info', 'write_json',
+           'write_metrics', 'validate', 'warm_start', 'budget_spent', 'run_lock', 'read_config', 'config_differences',
+           'read_state', 'open_run', 'check_finished', 'train', 'fit', 'plot_curves', 'parse_args', 'main']
 
 # %% ../nbs/12_train.ipynb #65525ba4
 @dataclass
@@ -65,8 +67,10 @@ class TrainConfig:
     threads:int = 0             # CPU threads (0: all cores)
     seed:int = 0                # seeds init, sampling and augmentation
     init_from:str = ''          # checkpoint whose conv weights start this run (warm start, e.g. x3 from x2); '' = paper init
-    out_dir:str = 'runs/drcn'   # the run folder (resumed if it holds a run)
+    out_dir:str = 'runs/drcn'   # the run folder (resumed if it holds the same run; any other setting is refused)
     progress:bool = True        # progress bar
+    extend:bool = False         # grow a finished run's budget: the schedule continues from where it stopped
+    restart:bool = False        # train the run in out_dir over from scratch (its checkpoint and metrics are replaced)
 
     def __post_init__(self):  # papermill passes `-p skip false` as the string 'false': every field gets its declared type
         for f in dataclasses.fields(self): setattr(self, f.name, coerce(f.name, getattr(self, f.name), f.type))
@@ -338,6 +342,104 @@ def budget_spent(cfg:TrainConfig, epoch:int, elapsed:float, plateau:float) -> bo
     return bool((cfg.epochs and epoch >= cfg.epochs) or (cfg.minutes and elapsed >= cfg.minutes * 60)
                 or (cfg.recipe == 'paper' and plateau < 1e-6))
 
+# %% ../nbs/12_train.ipynb #50dccc18
+FREE_FIELDS = ('device', 'threads', 'progress', 'out_dir', 'epochs', 'minutes', 'extend', 'restart')  # may differ on a resume
+RUN_FILES = ('optimizer.pt', 'checkpoint.pt', 'metrics.csv', 'curves.png', 'eval.csv', 'config.json')  # the resume point first
+STATE_KEYS = ('optimizer', 'generator', 'epoch', 'elapsed', 'best', 'plateau', 'stale')
+_OVER = 'set restart to train it over from scratch (--restart true), or choose another out_dir'
+
+@contextmanager
+def run_lock(out:Path):
+    "Hold an exclusive lock on the run folder `out` while training; a second holder is refused at once, with the first's PID."
+    import fcntl
+    f = out / '.lock'
+    while True:
+        try: fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e: raise DRCNError(f'{out}: cannot lock the run folder ({e.strerror or e}); choose another out_dir') from None
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = os.pread(fd, 20, 0).decode(errors='replace').strip(); os.close(fd)
+            raise DRCNError(f'{out}: another training (PID {pid or "unknown"}) is using this run folder; wait for it to end, '
+                            'or choose another out_dir') from None
+        try: same = os.stat(f).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd)  # the holder removed the file as we opened it: lock the new one
+    os.ftruncate(fd, 0); os.write(fd, f'{os.getpid()}\n'.encode())
+    try: yield
+    finally: f.unlink(missing_ok=True); os.close(fd)  # removed while still held: a waiting process locks a fresh file
+
+def read_config(out:Path) -> dict:
+    "The `config.json` of the run in `out`, or a `DRCNError` naming what is wrong with it."
+    f = out / 'config.json'
+    try: old = json.loads(f.read_text())
+    except FileNotFoundError: why = 'missing'
+    except (OSError, UnicodeDecodeError, ValueError) as e: why = f'unreadable ({getattr(e, "strerror", None) or type(e).__name__})'
+    else:
+        if isinstance(old, dict) and isinstance(old.get('scale'), int): return old
+        why = 'not a run configuration'
+    raise DRCNError(f'{f}: {why}, so the run in {out} cannot be checked against the settings asked; {_OVER}')
+
+def config_differences(cfg:TrainConfig, old:dict) -> list[str]:
+    "The settings of `cfg` (resolved) that differ from a run's `config.json`, other than where and how long it runs."
+    if 'precision_asked' in old: old = dict(old, precision=old['precision_asked'])  # 'auto' is measured again on a resume
+    return [f'{k} {old[k]!r} (asked {v!r})' for k, v in asdict(cfg).items() if k in old and k not in FREE_FIELDS and old[k] != v]
+
+def read_state(f:Path) -> dict:
+    "The resume state `optimizer.pt`, or a `DRCNError` naming what is wrong with it."
+    try: st = torch.load(f, weights_only=True)
+    except Exception as e: raise DRCNError(f'{f}: unreadable resume state ({type(e).__name__}); {_OVER}') from None
+    missing = [k for k in STATE_KEYS if k not in st] if isinstance(st, dict) else ['dict']
+    if missing: raise DRCNError(f'{f}: not a resume state of this study (no {", ".join(missing)}); {_OVER}')
+    return st
+
+# %% ../nbs/12_train.ipynb #2793374a
+def open_run(cfg:TrainConfig, out:Path, write:bool=True) -> dict|None:
+    """Where training `cfg` in the run folder `out` starts: {} for a new run, the resume state of an unfinished one, None
+    for a finished one (nothing to do: its checkpoint and metrics.csv checked). `write=False`: read only (DDP ranks > 0)."""
+    state_f, ckpt_f = out / 'optimizer.pt', out / 'checkpoint.pt'
+    if cfg.restart:
+        if write:
+            for n in RUN_FILES: (out / n).unlink(missing_ok=True)
+        return {}
+    if not state_f.is_file():
+        if ckpt_f.is_file(): raise DRCNError(f'{out} holds a checkpoint but no resume state (optimizer.pt): left alone; {_OVER}')
+        return {}  # new, or stopped before its first epoch ended
+    old = read_config(out)
+    diff = config_differences(cfg, old)
+    if diff: raise DRCNError(f'{out} holds another run: {", ".join(diff)}; choose a new out_dir for these settings')
+    st = read_state(state_f)
+    st['segments'] = old.get('segments') or [dict(from_epoch=0, from_minutes=0.0, epochs=old.get('epochs'),
+                                                  minutes=old.get('minutes'), extend=False, precision=old.get('precision'))]
+    if not budget_spent(cfg, st['epoch'], st['elapsed'], st['plateau']):
+        was = dataclasses.replace(cfg, epochs=old.get('epochs', cfg.epochs), minutes=old.get('minutes', cfg.minutes))
+        st['extended'] = budget_spent(was, st['epoch'], st['elapsed'], st['plateau'])
+        if st['extended'] and not cfg.extend:
+            raise DRCNError(f'{out} is finished ({st["epoch"]} epochs, {st["elapsed"] / 60:.1f} min of epochs={was.epochs}, '
+                            f'minutes={was.minutes:g}); to train it on to epochs={cfg.epochs}, minutes={cfg.minutes:g} set extend '
+                            '(--extend true: the schedule continues from where it stopped), or choose a new out_dir')
+        return st
+    if write: check_finished(cfg, out, st, old)
+    return None
+
+def check_finished(cfg:TrainConfig, out:Path, st:dict, old:dict):
+    "A finished run's checkpoint loads and its metrics.csv reads, or they are rewritten from the resume state (and said so)."
+    ckpt_f, metrics_f = out / 'checkpoint.pt', out / 'metrics.csv'
+    try: load_checkpoint(ckpt_f)
+    except DRCNError as e:
+        if 'model' not in st or not st.get('rows'): raise DRCNError(f'{e}; the resume state holds no weights to restore it from; {_OVER}') from None
+        model = build_model(cfg); model.load_state_dict(st['model'])
+        run_cfg = {k: old[k] for k in asdict(cfg) if k in old}
+        save_checkpoint(ckpt_f, model, dict(scale=cfg.scale, config=run_cfg, epoch=st['epoch'], train_minutes=st['elapsed'] / 60,
+                                            val_psnr=st['rows'][-1]['val_psnr'], name=out.name))
+        print(f'{ckpt_f}: was damaged; rewritten from the resume state optimizer.pt (epoch {st["epoch"]})', file=sys.stderr)
+    try: ok = len(m := pd.read_csv(metrics_f)) == st['epoch'] and 'val_psnr' in m
+    except Exception: ok = False  # missing, empty, not a CSV
+    if not ok:
+        if not st.get('rows'): raise DRCNError(f'{metrics_f}: missing or damaged, and the resume state holds no rows to rewrite it from; {_OVER}')
+        write_metrics(st['rows'], metrics_f)
+        print(f'{metrics_f}: was missing or damaged; rewritten from the resume state optimizer.pt', file=sys.stderr)
+
 # %% ../nbs/12_train.ipynb #399a59df
 def train(cfg:TrainConfig, # the run's settings
           stop_after:int|None=None, # leave after this many epochs of this call, as an interruption would
@@ -352,17 +454,19 @@ def train(cfg:TrainConfig, # the run's settings
     out = Path(cfg.out_dir)
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise DRCNError(f'{out}: cannot create the run folder ({e.strerror or e}); choose another out_dir') from None
-    state_f, ckpt_f = out / 'optimizer.pt', out / 'checkpoint.pt'
-    resumed = state_f.is_file()
-    if resumed:  # the run's own config wins: a resumed run goes on as it started
-        old = json.loads((out / 'config.json').read_text())
-        old['precision'] = old.pop('precision_asked', old.get('precision'))  # 'auto' is measured again here
-        keep = {k: getattr(cfg, k) for k in ('epochs', 'minutes', 'progress', 'device', 'threads', 'out_dir')}
-        cfg = dataclasses.replace(resolve(TrainConfig(**{k: v for k, v in old.items() if k in TrainConfig.__dataclass_fields__})), **keep)
-        try: st = torch.load(state_f, weights_only=True)
-        except Exception as e: raise DRCNError(f'{state_f}: unreadable resume state ({type(e).__name__}); move the run folder away to start again') from None
-        if budget_spent(cfg, st['epoch'], st['elapsed'], st['plateau']): return out  # finished: nothing to do, no probe
+    with run_lock(out) if rank == 0 else nullcontext():
+        st = open_run(cfg, out, write=rank == 0)
+        if st is not None: fit(cfg, out, st, device, rank, world, stop_after)
+    return out
 
+def _fitting(e:Exception) -> str:
+    "The line of a load_state_dict error that names the mismatch (torch's first line says little)."
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [type(e).__name__]
+    return next((l for l in lines if l.startswith(('size mismatch', 'Missing key', 'Unexpected key'))), lines[0])[:200]
+
+def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, world:int=1, stop_after:int|None=None):
+    "The loop: train `cfg` in the run folder `out` from the resume state `st` ({}: from the start) until the budget is spent."
+    state_f, ckpt_f, resumed = out / 'optimizer.pt', out / 'checkpoint.pt', bool(st)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg)
     if cfg.init_from and not resumed: warm_start(model, cfg.init_from)
@@ -377,14 +481,22 @@ def train(cfg:TrainConfig, # the run's settings
     rows, epoch, elapsed, best = [], 0, 0.0, -1.0
     plateau, stale = cfg.lr, 0
     if resumed:  # everything comes from the resume state: checkpoint.pt and metrics.csv may be one epoch ahead of it
-        if 'model' in st: model.load_state_dict(st['model'])
-        else: m, _ = load_checkpoint(ckpt_f); model.load_state_dict(m.state_dict())  # a run folder of an older version
-        opt.load_state_dict(st['optimizer']); g.set_state(st['generator'])
+        try:
+            if 'model' in st: model.load_state_dict(st['model'])
+            else: m, _ = load_checkpoint(ckpt_f); model.load_state_dict(m.state_dict())  # a run folder of an older version
+            opt.load_state_dict(st['optimizer']); g.set_state(st['generator'])
+            if 'rows' in st: rows = st['rows']
+            elif (out / 'metrics.csv').is_file(): rows = pd.read_csv(out / 'metrics.csv').to_dict('records')[:st['epoch']]
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, pd.errors.ParserError) as e:
+            raise DRCNError(f'{state_f}: does not fit this run ({_fitting(e)}): from another run, or damaged; {_OVER}') from None
         epoch, elapsed, best, plateau, stale = st['epoch'], st['elapsed'], st['best'], st['plateau'], st['stale']
-        if 'rows' in st: rows = st['rows']
-        elif (out / 'metrics.csv').is_file(): rows = pd.read_csv(out / 'metrics.csv').to_dict('records')[:epoch]
+    # one entry per start that trained: what each stretch of epochs ran with (a start that recorded no epoch left no trace)
+    segments = [s for s in st.get('segments', []) if s['from_epoch'] < epoch] + [dict(
+        from_epoch=epoch, from_minutes=elapsed / 60, epochs=cfg.epochs, minutes=cfg.minutes, extend=st.get('extended', False),
+        device=str(device), threads=torch.get_num_threads(), precision=cfg.precision, precision_probe=probe)]
     if rank == 0:
-        write_json(dict(asdict(cfg), precision_asked=asked, precision_probe=probe, machine=machine_info(device)), out / 'config.json')
+        write_json(dict(asdict(cfg), precision_asked=asked, precision_probe=probe, machine=machine_info(device), segments=segments),
+                   out / 'config.json')
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -471,7 +583,6 @@ def train(cfg:TrainConfig, # the run's settings
     if rank == 0 and rows:
         try: plot_curves(pd.DataFrame(rows), out / 'curves.png', title=f'{out.name}: {describe(cfg)}, x{cfg.scales or cfg.scale}, {cfg.recipe}, {cfg.precision}', arch=cfg.arch)
         except Exception as e: print(f'(no curves plot: {e})')
-    return out
 
 # %% ../nbs/12_train.ipynb #538f01a1
 def plot_curves(m:pd.DataFrame, path, title:str='', arch:str='drcn'):

@@ -107,8 +107,9 @@ import os, signal, sys, io
 import pandas as pd, torch
 target, at = sys.argv[1], int(sys.argv[2])
 calls = {'n': 0}
-def hit(path):
-    if not str(path).endswith(target): return False
+def hit(path):  # the temporary file written for `target` (write_whole names it TARGET.<random>.tmp)
+    name = os.path.basename(str(path))
+    if not (name.startswith(target + '.') and name.endswith('.tmp')): return False
     calls['n'] += 1
     return calls['n'] == at
 save = torch.save
@@ -130,8 +131,7 @@ drcn.train.main(sys.argv[3:])
 '''
 
 
-@pytest.mark.parametrize('target', ['checkpoint.pt.tmp', 'optimizer.pt.tmp',
-                                    'metrics.csv.tmp'])
+@pytest.mark.parametrize('target', ['checkpoint.pt', 'optimizer.pt', 'metrics.csv'])
 def test_kill_during_a_write_then_resume(setup, workdir, target, monkeypatch):
     """kill -9 halfway through writing a file of the run folder at the end of epoch 2; the same command resumes from the
     last complete state and ends as if never killed. The checkpoint itself is never half-written (write, then rename).
@@ -142,7 +142,7 @@ def test_kill_during_a_write_then_resume(setup, workdir, target, monkeypatch):
     (workdir / 'kill.py').write_text(KILL)
     r = run([sys.executable, workdir / 'kill.py', target, '2', *setup['args'], '--out_dir', out], cwd=setup['dir'], env=setup['env'])
     assert r.returncode == -signal.SIGKILL, r.stderr
-    assert (out / target).is_file()  # the kill did land in the middle of that write
+    assert len(list(out.glob(f'{target}.*.tmp'))) == 1  # the kill did land in the middle of that write
     ckpt_epoch = load_checkpoint(out / 'checkpoint.pt')[1]['epoch']  # whole and loadable whatever was killed
     assert ckpt_epoch in (1, 2)
     assert train_cli(setup, out, monkeypatch=monkeypatch)[0] == 0  # the same command again
@@ -174,7 +174,7 @@ def test_diverging_loss_stops_and_keeps_last_good_checkpoint(setup, workdir, bad
 
 # ---- a full disk ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('target', ['checkpoint.pt.tmp', 'metrics.csv.tmp'])
+@pytest.mark.parametrize('target', ['checkpoint.pt', 'metrics.csv'])
 def test_disk_full_while_writing_the_run(setup, workdir, target, monkeypatch, capsys):
     "The disk fills up while epoch 2 is written: one line, exit 2, the epoch-1 files intact, no temporary file left."
     calls = []
@@ -182,7 +182,8 @@ def test_disk_full_while_writing_the_run(setup, workdir, target, monkeypatch, ca
         with open(path, 'wb') as fh: fh.write(b'partial')
         raise OSError(errno.ENOSPC, 'No space left on device')
     def hit(path):
-        if str(path).endswith(target): calls.append(1); return len(calls) == 2
+        name = os.path.basename(str(path))
+        if name.startswith(target + '.') and name.endswith('.tmp'): calls.append(1); return len(calls) == 2
     save, to_csv = torch.save, pd.DataFrame.to_csv
     monkeypatch.setattr(torch, 'save', lambda obj, f, *a, **k: full(f) if hit(f) else save(obj, f, *a, **k))
     monkeypatch.setattr(pd.DataFrame, 'to_csv', lambda self, path=None, *a, **k: full(path) if hit(path) else to_csv(self, path, *a, **k))
@@ -190,7 +191,7 @@ def test_disk_full_while_writing_the_run(setup, workdir, target, monkeypatch, ca
     r = Result(*train_cli(setup, out, monkeypatch=monkeypatch, capsys=capsys))
     one_line_error(r)
     assert 'No space left on device' in r.stderr
-    assert not (out / target).exists()
+    assert not list(out.glob(f'{target}.*.tmp'))
     assert load_checkpoint(out / 'checkpoint.pt')[1]['epoch'] in (1, 2)
     assert rows(out / 'metrics.csv') >= 1
 
@@ -237,10 +238,10 @@ def test_bad_training_flag_refused_before_training(flag, value):
 
 
 def test_train_flag_that_is_not_a_number_one_line(setup, workdir, monkeypatch, capsys):
-    "argparse prints its usage line before the error: two lines today (the proposed parser keeps to one)."
+    "A flag's value is given the field's type by TrainConfig, strictly: one line, naming the flag and the value."
     r = Result(*train_cli(setup, workdir / 'r', '--scale', 'two', monkeypatch=monkeypatch, capsys=capsys))
-    one_line_error(r, 'python -m drcn.train')
-    assert "invalid int value: 'two'" in r.stderr
+    one_line_error(r)
+    assert "scale must be an integer, got 'two'" in r.stderr
 
 
 def test_data_mirror_missing(workdir):
@@ -300,3 +301,127 @@ def test_eval_16bit_ground_truth_is_rescaled_not_clipped(workdir):
     g16 = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
     Image.fromarray(g16).save(workdir / 'g16.png')
     np.testing.assert_array_equal(read_image(workdir / 'g16.png'), np.round(g16 / 257).astype(np.uint8))
+
+
+# ---- a run folder holds one run (issue 17) ----------------------------------------------------------------------
+
+def finished_copy(setup, workdir):
+    "A copy of the finished reference run, to damage or to ask again."
+    import shutil
+    return shutil.copytree(setup['dir'] / 'reference', workdir / 'run')
+
+
+def test_run_folder_refuses_other_settings(setup, workdir, monkeypatch, capsys):
+    """Asking a finished x2 run for x3 (and other filters) named every differing field and left the run alone; it used
+    to exit 0 and print the old x2 result. Where and how it runs (threads, progress, device) may change."""
+    out = finished_copy(setup, workdir)
+    before = (out / 'checkpoint.pt').read_bytes()
+    r = Result(*train_cli(setup, out, '--scale', '3', '--filters', '16', monkeypatch=monkeypatch, capsys=capsys))
+    one_line_error(r)
+    assert 'scale' in r.stderr and 'filters' in r.stderr and 'out_dir' in r.stderr and 'recursions' not in r.stderr
+    assert (out / 'checkpoint.pt').read_bytes() == before
+    assert train_cli(setup, out, '--threads', '2', '--device', 'auto', monkeypatch=monkeypatch)[0] == 0
+    same_metrics(pd.read_csv(out / 'metrics.csv'), setup['reference'])
+
+
+def test_finished_run_grows_only_with_extend(setup, workdir, monkeypatch, capsys):
+    """A bigger budget for a finished run is refused unless `--extend true`; then the schedule goes on from the epoch
+    reached (the lr of epoch 4 is the 4-epoch schedule's, no new warm-up), and config.json records both segments."""
+    from drcn.train import adam_lr
+    out = finished_copy(setup, workdir)
+    r = Result(*train_cli(setup, out, '--epochs', '4', monkeypatch=monkeypatch, capsys=capsys))
+    one_line_error(r)
+    assert 'extend' in r.stderr and rows(out / 'metrics.csv') == EPOCHS
+    assert train_cli(setup, out, '--epochs', '4', '--extend', 'true', monkeypatch=monkeypatch)[0] == 0
+    m = pd.read_csv(out / 'metrics.csv')
+    same_metrics(m.iloc[:EPOCHS], setup['reference'])
+    steps = 512 // 8
+    assert m.lr.iloc[-1] == adam_lr((EPOCHS + (steps - 1) / steps) / 4, 5e-4)
+    import json
+    seg = json.loads((out / 'config.json').read_text())['segments']
+    assert [(s['from_epoch'], s['epochs'], s['extend']) for s in seg] == [(0, EPOCHS, False), (EPOCHS, 4, True)], seg
+
+
+def test_finished_run_without_resume_state_is_left_alone(setup, workdir, monkeypatch, capsys):
+    "No optimizer.pt beside a complete checkpoint: reported and left alone (it was retrained over); --restart starts it over."
+    out = finished_copy(setup, workdir)
+    (out / 'optimizer.pt').unlink()
+    before = (out / 'checkpoint.pt').read_bytes()
+    r = Result(*train_cli(setup, out, monkeypatch=monkeypatch, capsys=capsys))
+    one_line_error(r)
+    assert 'optimizer.pt' in r.stderr and 'restart' in r.stderr
+    assert (out / 'checkpoint.pt').read_bytes() == before
+    assert train_cli(setup, out, '--restart', 'true', monkeypatch=monkeypatch)[0] == 0
+    same_metrics(pd.read_csv(out / 'metrics.csv'), setup['reference'])
+
+
+def test_finished_run_with_truncated_checkpoint(setup, workdir, monkeypatch, capsys):
+    "A finished run's checkpoint.pt cut in half was reported as fine: its weights are restored from the resume state."
+    out = finished_copy(setup, workdir)
+    ck = out / 'checkpoint.pt'
+    ck.write_bytes(ck.read_bytes()[:len(ck.read_bytes()) // 2])
+    code, err = train_cli(setup, out, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0 and 'checkpoint.pt' in err, err
+    a, meta = load_checkpoint(ck)
+    b, ref = load_checkpoint(setup['dir'] / 'reference' / 'checkpoint.pt')
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert (meta['epoch'], meta['val_psnr']) == (ref['epoch'], ref['val_psnr'])
+
+
+def _damage(out, how):
+    if how == 'config-truncated': (out / 'config.json').write_text((out / 'config.json').read_text()[:50])
+    elif how == 'config-empty': (out / 'config.json').write_text('')
+    elif how == 'config-list': (out / 'config.json').write_text('[1, 2]')
+    elif how == 'config-missing': (out / 'config.json').unlink()
+    else:
+        st = torch.load(out / 'optimizer.pt', weights_only=True)
+        if how == 'state-missing-keys': del st['generator'], st['optimizer']
+        if how == 'state-other-run':  # another model's weights, and not finished: the resume must load them
+            from drcn.model import DRCN
+            st['model'], st['epoch'] = DRCN(4, 2).state_dict(), 1
+        if how == 'state-not-a-dict': st = [1, 2]
+        torch.save(st, out / 'optimizer.pt')
+
+
+DAMAGE = [('config-truncated', 'config.json'), ('config-empty', 'config.json'), ('config-list', 'config.json'),
+          ('config-missing', 'config.json'), ('state-missing-keys', 'optimizer.pt'), ('state-other-run', 'optimizer.pt'),
+          ('state-not-a-dict', 'optimizer.pt')]
+
+
+@pytest.mark.parametrize('how,names', DAMAGE, ids=[d[0] for d in DAMAGE])
+def test_damaged_run_folder_one_line(setup, workdir, monkeypatch, capsys, how, names):
+    out = finished_copy(setup, workdir)
+    _damage(out, how)
+    before = (out / 'checkpoint.pt').read_bytes()
+    r = Result(*train_cli(setup, out, monkeypatch=monkeypatch, capsys=capsys))
+    one_line_error(r)
+    assert names in r.stderr and ('restart' in r.stderr or 'out_dir' in r.stderr), r.stderr
+    assert (out / 'checkpoint.pt').read_bytes() == before
+
+
+@pytest.mark.parametrize('how', ['missing', 'corrupt'])
+def test_finished_run_with_damaged_metrics_csv(setup, workdir, monkeypatch, capsys, how):
+    "metrics.csv missing or corrupt beside a complete resume state: rewritten from it (a traceback before)."
+    out = finished_copy(setup, workdir)
+    if how == 'missing': (out / 'metrics.csv').unlink()
+    else: (out / 'metrics.csv').write_bytes(b'\x00\xff garbage\n"unclosed')
+    code, err = train_cli(setup, out, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0, err
+    same_metrics(pd.read_csv(out / 'metrics.csv'), setup['reference'])
+
+
+def test_second_training_on_a_run_folder_is_refused(setup, workdir, monkeypatch, capsys):
+    "Two trainings on one out_dir both exited 0 with one run lost: the second is refused at once, naming the holder's PID."
+    out = workdir / 'run'
+    p = subprocess.Popen([*setup['cmd'](out), '--epochs', '40'], cwd=setup['dir'], env=dict(os.environ, **setup['env']),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while not ((out / '.lock').is_file() and (out / '.lock').read_text().strip()):  # the first holds the run folder
+            assert p.poll() is None and time.time() - t0 < 120, 'the first run ended too soon'
+            time.sleep(0.01)
+        r = Result(*train_cli(setup, out, '--epochs', '40', monkeypatch=monkeypatch, capsys=capsys))
+        assert p.poll() is None, 'the first run ended before the second was refused'
+        one_line_error(r)
+        assert str(p.pid) in r.stderr, r.stderr
+    finally: p.kill(); p.wait()

@@ -284,7 +284,7 @@ def test_kill_while_writing_the_image_leaves_output_untouched(workdir, models):
     assert r.returncode == -signal.SIGKILL
     assert out.read_bytes() == b'the old output'
     left = [p.name for p in workdir.iterdir() if p.name.endswith('.tmp')]
-    assert left == ['o.png.tmp'], left  # the partial file never had OUTPUT's name
+    assert len(left) == 1 and left[0].startswith('o.png.'), left  # the partial file never had OUTPUT's name
 
 
 @pytest.mark.skipif(not os.environ.get('DRCN_SLOW'), reason='about 25 minutes on 2 CPU cores; DRCN_SLOW=1 runs it')
