@@ -606,39 +606,41 @@ def fig_ablation(curves:dict[tuple[str, int], list[pd.DataFrame]], # (variant, D
     Ds = sorted({D for _, D in curves} | set(grads.D), reverse=True)
     ls = {D: ('-', '--', ':', '-.')[i % 4] for i, D in enumerate(Ds)}
     color = {v: f'C{i}' for i, v in enumerate(ABLATION)}
-    fig = plt.figure(figsize=(3.1 * max(4, len(variants)), 8.2))
-    gs = fig.add_gridspec(2, 2 * len(variants), height_ratios=[1.15, 1], hspace=.42, wspace=.5)
-    la, pa = fig.add_subplot(gs[0, :len(variants)]), fig.add_subplot(gs[0, len(variants):])
+    marker = {v: 'osv^D'[i % 5] for i, v in enumerate(ABLATION)}  # overlapping curves stay apart
+    fig = plt.figure(figsize=(3.1 * max(4, len(variants)), 8.6))
+    gs = fig.add_gridspec(2, len(variants), height_ratios=[1.15, 1], hspace=.45, wspace=.3, top=.86)
+    la, pa = (fig.add_subplot(s) for s in gs[0, :].subgridspec(1, 2, wspace=.22))
     scale = STUDY['scale']
     for (v, D), runs in sorted(curves.items(), key=lambda kv: (list(ABLATION).index(kv[0][0]), -kv[0][1])):
         m = pd.concat(runs).groupby('patches_seen')[['l2', 'val_psnr']].mean()
-        kw = dict(color=color[v], ls=ls[D], lw=1.3, marker='o', ms=2)
-        la.plot(m.index, m.l2, label=f'{ABLATION_LABELS[v]}, D={D}', **kw); pa.plot(m.index, m.val_psnr, **kw)
+        kw = dict(color=color[v], ls=ls[D], lw=1.3, marker=marker[v], ms=3, mfc='none')
+        la.plot(m.index, m.l2, **kw); pa.plot(m.index, m.val_psnr, **kw)
     ref = paper_table().query(f'dataset == "Set5" and scale == {scale}').set_index('method').psnr
     pa.axhline(ref['Bicubic'], color='gray', ls=':', lw=1, label=f"bicubic (paper): {ref['Bicubic']:.2f}")
     pa.axhline(ref['SRCNN'], color='k', ls='--', lw=.8, label=f"SRCNN (paper): {ref['SRCNN']:.2f}")
     la.set_yscale('log'); la.set_ylabel('training MSE of the output y (epoch mean, 0..1)')
-    pa.set_ylabel('PSNR (dB), Set5 x3, validation after each epoch')
+    pa.set_ylabel('PSNR (dB), Set5 x3, after each epoch')
     for ax in (la, pa):
         ax.set_xlabel('patches seen'); ax.grid(alpha=.3)
         if not curves: ax.text(.5, .5, 'no ablation model trained yet', transform=ax.transAxes, ha='center', va='center')
-    la.legend(fontsize=6.5, ncol=2); pa.legend(fontsize=7)
-    la.set_title('Does it converge? (' + ', '.join(f'D={D} {ls[D]}' for D in Ds) + ')', fontsize=9)
-    pa.set_title('How fast, and how far?', fontsize=9)
-    axes = [fig.add_subplot(gs[1, 2 * i:2 * i + 2]) for i in range(len(variants))]
+    pa.legend(fontsize=7); la.set_title('Does it converge?', fontsize=9); pa.set_title('How fast, and how far?', fontsize=9)
+    key = [plt.Line2D([], [], color=color[v], marker=marker[v], mfc='none', label=ABLATION_LABELS[v]) for v in variants]
+    key += [plt.Line2D([], [], color='k', ls=ls[D], label=f'D={D}') for D in Ds]
+    key += [plt.Line2D([], [], color='gray', marker='.', label='gradients at init')]
+    fig.legend(handles=key, loc='lower center', bbox_to_anchor=(.5, .88), ncol=len(key), fontsize=7.5, frameon=False)
+    axes = [fig.add_subplot(gs[1, i]) for i in range(len(variants))]
     for ax in axes[1:]: ax.sharey(axes[0])
     for ax, v in zip(axes, variants):
         g = grads[grads.variant == v]
         for (D, when), s in g.groupby(['D', 'when']):
             s = s.groupby('d').grad_norm.mean()
-            ax.plot(s.index, s.values, ls=ls[D], color=color[v] if when == 'trained' else 'gray', marker='o' if when == 'trained' else '.',
-                    ms=3, lw=1.2, label=f"D={D}, {'after training' if when == 'trained' else 'at init'}")
+            ax.plot(s.index, s.values, ls=ls[D], color=color[v] if when == 'trained' else 'gray', lw=1.2, ms=3,
+                    marker=marker[v] if when == 'trained' else '.', mfc='none')
         if not len(g): ax.text(.5, .5, 'not measured', transform=ax.transAxes, ha='center', va='center')
         ax.set_yscale('log'); ax.set_title(ABLATION_LABELS[v], fontsize=8.5, color=color[v]); ax.set_xlabel('recursion d')
         ax.grid(alpha=.3, which='both', lw=.4)
-        if len(g): ax.legend(fontsize=6)
-    axes[0].set_ylabel('||dL/dH_d|| (log scale)')
-    fig.suptitle('The two extensions: recursive supervision and the skip (Set5, x3)', fontsize=11, y=.97)
-    _missing_note(fig, list(missing), .985)
+    axes[0].set_ylabel('||dL/dH_d||, at init (gray) and after training (log scale)', fontsize=8)
+    fig.suptitle('The two extensions: recursive supervision and the skip (Set5, x3)', fontsize=11, y=.96)
+    _missing_note(fig, list(missing), .975)
     if caption: _caption(fig, caption, 170)
     return save_fig(fig, path)

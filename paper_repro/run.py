@@ -2,6 +2,8 @@
 
     python paper_repro/run.py                  # the study: train (or reuse) the models, table, figures (CPU-hours)
     python paper_repro/run.py --fast --out DIR # seconds, Set5 only: tiny models, everything written under DIR
+    python paper_repro/run.py --group depth ablation --only 01_models.ipynb   # train those groups' models only
+    python paper_repro/run.py --only 03_figures.ipynb                         # redraw the figures from what exists
 
 The full run executes the notebooks in place (their outputs are committed) and writes paper_repro/table.csv and
 figures/. It is resumable: finished models are reused, an interrupted one resumes from its last epoch.
@@ -24,7 +26,14 @@ def main(argv=None):
     ap.add_argument('--fast', action='store_true', help='tiny models, Set5 only (seconds)')
     ap.add_argument('--out', help='with --fast: the folder for models, notebooks, table and figures')
     ap.add_argument('--only', nargs='*', help='run only these notebooks (e.g. 02_table.ipynb)')
+    ap.add_argument('--group', nargs='*', help='train only these groups of the plan: scale, depth, ablation, arch, multiscale')
     a = ap.parse_args(argv)
+    if a.only and (bad := sorted(set(a.only) - set(NOTEBOOKS))):
+        ap.error(f"--only: no notebook {', '.join(bad)}; the notebooks are {', '.join(NOTEBOOKS)}")
+    from drcn.repro import model_plan
+    groups = {kw['group'] for kw in model_plan('fast' if a.fast else 'full').values()}
+    if a.group and (bad := sorted(set(a.group) - groups)):
+        ap.error(f"--group: no group {', '.join(bad)}; the groups are {', '.join(sorted(groups))}")
     import papermill as pm
     if a.fast:
         if not a.out: ap.error('--fast needs --out DIR (the committed results are never overwritten by a fast run)')
@@ -34,6 +43,7 @@ def main(argv=None):
         nb_out = out
     else:
         params, nb_out = dict(mode='full'), ROOT / 'paper_repro'
+    if a.group: params['groups'] = ','.join(a.group)
     for nb in NOTEBOOKS:
         if a.only and nb not in a.only: continue
         print(f'== {nb}', flush=True)
