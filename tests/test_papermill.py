@@ -1,8 +1,10 @@
 """nbs/train.ipynb run by papermill with tiny parameters: the parameters reach the run, the metrics come back."""
 import json
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from conftest import BIN, ROOT, run
 
 
@@ -38,3 +40,20 @@ def test_train_notebook_papermill(workdir, mirror):
     assert abs(e.loc[0, 'psnr'] - m.val_psnr.iloc[-1]) < 1e-6  # validation is measured exactly as drcn-eval measures
     nb = json.loads(out_nb.read_text())
     assert any('injected-parameters' in c['metadata'].get('tags', []) for c in nb['cells'])
+
+
+def test_train_notebook_unknown_parameter_refused(workdir):
+    """`-p recursion 2` (for `recursions`) trained with the default among papermill's warnings: now the notebook stops in
+    one line naming it, before any training. And papermill no longer warns 'Unable to parse line' on our parameters."""
+    imgs = workdir / 'imgs'; imgs.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(imgs / 'a.png')
+    params = dict(recursion=2, filters=8, recursions=2, train_set=imgs, val_set=imgs, eval_sets=imgs, epochs=1, minutes=0,
+                  epoch_size=8, batch_size=8, patch=21, stride=30, precision='fp32', device='cpu', progress=False,
+                  out_dir=workdir / 'run')
+    args = [a for k, v in params.items() for a in ('-p', k, str(v))]
+    r = run([BIN / 'papermill', '-k', 'drcn', '--cwd', str(workdir), ROOT / 'nbs' / 'train.ipynb', workdir / 'out.ipynb', *args],
+            cwd=workdir)
+    assert r.returncode != 0 and not (workdir / 'run' / 'checkpoint.pt').exists(), r.stderr[-2000:]
+    err = [l for l in r.stderr.splitlines() if 'DRCNError' in l]
+    assert err == ['DRCNError: unknown parameter recursion: the parameters are the fields of drcn.train.TrainConfig and eval_sets'], r.stderr[-2000:]
+    assert 'Unable to parse line' not in r.stderr, r.stderr[:2000]
