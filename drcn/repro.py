@@ -21,8 +21,8 @@ from .train import TrainConfig, build_model, load_pairs, resolve, train
 __all__ = ['MS_TRAIN', 'STUDY_BUDGET', 'DEPTH_DS', 'DEPTH_SEEDS', 'ABLATION', 'ABLATION_DS', 'ABLATION_SEEDS', 'STUDY', 'TINY',
            'ARCH_MODELS', 'MS_MODELS', 'PUBLISHED_ARCHS', 'GROUP_TITLES', 'PUBLISHED_SET5', 'PUBLISHED_MULTISCALE',
            'ABLATION_LABELS', 'study_sizes', 'study_run', 'model_plan', 'overrides', 'plan_group', 'ablation_runs',
-           'scale_models', 'chain_minutes', 'train_models', 'eval_model', 'build_table', 'our_rows', 'published_archs',
-           'arch_name', 'arch_table', 'precision_check', 'table_markdown', 'save_fig', 'fig_table',
+           'scale_models', 'chain_minutes', 'train_models', 'study_hours', 'eval_model', 'build_table', 'our_rows',
+           'published_archs', 'arch_name', 'arch_table', 'precision_check', 'table_markdown', 'save_fig', 'fig_table',
            'fig_recursion_depth', 'fig_ensemble_effect', 'fig_training_curves', 'fig_qualitative', 'weights_and_depth',
            'fig_params_depth', 'place_labels', 'fig_multiscale', 'run_metrics', 'run_status', 'depth_table',
            'ablation_table', 'grad_batch', 'initial_model', 'run_grads', 'ablation_grads', 'fig_ablation']
@@ -147,6 +147,14 @@ def train_models(models_dir, mode:str='full', only:list[str]|None=None, # these 
         if kw.get('init_from'): kw['init_from'] = str(models_dir / kw['init_from'] / 'checkpoint.pt')
         out[name] = train(TrainConfig(**kw, out_dir=str(models_dir / name), progress=progress))
     return out
+
+# %% ../nbs/40_repro.ipynb #88d5f89d
+def study_hours(mode:str='full', rate:float=35.0, # patches/s of DRCN D=16 with supervision on the machine (bench/speed.py)
+               ) -> float:
+    "Training hours of the depth and ablation studies: a patch costs 2 + D + 2D convolutions (2 + D + 2 without supervision)."
+    convs = lambda kw: 2 + kw['recursions'] + 2 * (kw['recursions'] if kw['supervision'] else 1)
+    runs = [kw for kw in model_plan(mode).values() if kw['group'] in ('depth', 'ablation')]
+    return sum(kw['epochs'] * kw['epoch_size'] * convs(kw) / 50 for kw in runs) / rate / 3600  # 50: D=16 with supervision
 
 # %% ../nbs/40_repro.ipynb #ab372201
 def eval_model(run_dir, dataset:str, scale:int|None=None, precision:str='fp32', device:str='auto') -> dict:
@@ -326,7 +334,8 @@ def fig_recursion_depth(depth:pd.DataFrame, # `depth_table`: D, seed, psnr of th
     if not curves: b.text(.5, .5, 'no depth model trained yet', transform=b.transAxes, ha='center', va='center')
     b.axhline(ref['SRCNN'], color='C2', ls='--', lw=1)
     b.set_xlabel('patches seen'); b.set_ylabel('PSNR (dB), Set5 x3, validation after each epoch')
-    b.set_title('Does a deeper model overtake a shallower one?', fontsize=9); b.grid(alpha=.3); b.legend(fontsize=7, ncol=2)
+    b.set_title('Does a deeper model overtake a shallower one?', fontsize=9); b.grid(alpha=.3)
+    if curves: b.legend(fontsize=7, ncol=2)
     fig.suptitle('More recursions, larger receptive field: better PSNR? (Set5, x3)', fontsize=11, y=1.02)
     fig.tight_layout(); _missing_note(fig, list(missing), 1.06)
     if caption: _caption(fig, caption)
