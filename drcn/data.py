@@ -108,6 +108,7 @@ def read_image(path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
+            if im.mode == 'F': raise DRCNError(f'{path}: 32-bit float images are not supported; save it with 8 or 16 bits per channel')
             if im.mode.startswith('I'):  # 16-bit grayscale: convert() would clip at 255, not rescale
                 return np.floor(np.clip(np.asarray(im, dtype=np.float64), 0, 65535) / 257 + 0.5).astype(np.uint8)
             if im.mode not in ('L', 'RGB'): im = im.convert('RGB')
@@ -157,10 +158,9 @@ def mirror_source(mirror) -> str:
 
 def dataset_dir(name, root=None, mirror=None, progress=True) -> Path:
     "A folder holding the verified set `name` (a set name, or a folder of images which is returned as it is)."
-    p = Path(name)
-    if p.is_dir(): return p
-    if name not in SETS:
-        raise DRCNError(f'unknown set {name!r}: choose one of {", ".join(SETS)} or give an existing folder of images')
+    if not (isinstance(name, str) and name in SETS):  # a set's name means the verified set, even beside a folder `./Set5`
+        if Path(name).is_dir(): return Path(name)
+        raise DRCNError(f'unknown set {str(name)!r}: choose one of {", ".join(SETS)} or give an existing folder of images')
     rows, dest = manifest(name), Path(root or data_root())/name
     missing = [r for r in rows if not _verify(dest.parent/r['file'], r)]
     if not missing: return dest

@@ -70,7 +70,7 @@ def evaluate(method:Callable|None, # see `evaluate_images`; None = bicubic
     rows, images = [], []
     for ds in datasets:
         paths = image_paths(ds)
-        label = ds if Path(ds).name == str(ds) and not Path(ds).is_dir() else Path(ds).name
+        label = str(ds)  # a set's name, or a folder's path as given: a/imgs and b/imgs stay apart
         for s in scales:
             m = method(s) if method is not None and getattr(method, 'per_scale', False) else method
             df = evaluate_images(m, paths, s, progress=progress)
@@ -110,7 +110,7 @@ def main(argv=None):
     "drcn-eval: PSNR/SSIM of bicubic or a DRCN checkpoint on the benchmark sets, under the paper's protocol."
     ap = argparse.ArgumentParser(prog='drcn-eval', description=main.__doc__)
     ap.add_argument('model', help="'bicubic' or a checkpoint file (.pt)")
-    ap.add_argument('--datasets', default='Set5,Set14,B100,Urban100', help='comma-separated set names or image folders')
+    ap.add_argument('--datasets', default='Set5,Set14,B100,Urban100', help='comma-separated set names (the verified sets) or folders of images, given as paths (./Set5/, photos/)')
     ap.add_argument('--scales', default='2,3,4', help='comma-separated scales (2, 3, 4)')
     ap.add_argument('--csv', help='write the table here (columns dataset,scale,method,psnr,ssim)')
     ap.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")

@@ -66,3 +66,18 @@ def test_train_module_then_eval_checkpoint(workdir, arch):
 def test_train_module_bad_scale(workdir):
     r = run([sys.executable, '-m', 'drcn.train', '--scale', '7', '--out_dir', workdir / 'r'], cwd=workdir)
     assert r.returncode == 2 and 'Traceback' not in r.stderr and 'scale' in r.stderr
+
+
+def test_eval_set_names_and_user_folders(workdir, mirror):
+    """A folder ./Set5 in the working directory replaced the verified Set5 (16.54 dB), and two folders named imgs
+    shared one label. A set name always means the verified set; a folder is given as a path and labelled by it."""
+    _tiny_folder(workdir / 'Set5')
+    for sub, size in (('a', (48, 40)), ('b', (40, 48))): (workdir / sub).mkdir(); _tiny_folder(workdir / sub / 'imgs', size=size)
+    csv = workdir / 'e.csv'
+    r = run([BIN / 'drcn-eval', 'bicubic', '--datasets', 'Set5,./Set5/,a/imgs,b/imgs', '--scales', '2', '--csv', csv,
+             '--no-progress'], cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    e = pd.read_csv(csv)
+    assert list(e.dataset) == ['Set5', './Set5/', 'a/imgs', 'b/imgs']
+    ref = pd.read_csv(ROOT / 'drcn' / 'drcn_paper_table.csv').query('method == "Bicubic" and dataset == "Set5" and scale == 2')
+    assert abs(e.psnr[0] - ref.psnr.iloc[0]) < 0.01 and abs(e.psnr[1] - e.psnr[0]) > 1

@@ -295,6 +295,15 @@ def test_eval_image_whose_header_claims_a_huge_size(workdir):
     assert 'a.png' in r.stderr
 
 
+def test_eval_float_tiff_refused(workdir):
+    "A 32-bit float TIFF was read as black and scored inf dB; refused in one line, as drcn-upscale does."
+    d = workdir / 'f'; d.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((40, 40)) * 255).astype(np.float32), mode='F').save(d / 'a.tif')
+    r = run([BIN / 'drcn-eval', 'bicubic', '--datasets', d, '--scales', '2', '--no-progress'], cwd=workdir)
+    one_line_error(r, 'drcn-eval')
+    assert 'a.tif' in r.stderr and 'float' in r.stderr
+
+
 def test_eval_16bit_ground_truth_is_rescaled_not_clipped(workdir):
     "drcn.data.read_image converts a 16-bit grayscale image with convert('RGB'), which clips at 255 instead of rescaling."
     from drcn.data import read_image
