@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F_
 from .data import DRCNError, write_whole
+from .speed import tune_allocator
 
 # %% auto #0
 __all__ = ['ARCHS', 'conv3x3', 'DRCN', 'model_kwargs', 'arch_class', 'save_checkpoint', 'atomic_save', 'load_checkpoint',
@@ -63,22 +64,22 @@ class DRCN(nn.Module):
             h = F_.relu(self.recursive(h)); hs.append(h)
         return hs
 
-    def reconstruct(self, x, h):
-        "f3 applied to H_d (or to several H_d stacked on the batch axis), with the skip."
+    exact_residual = True  # eval mode: the last conv in fp32 even under bf16 autocast (see below); a run-time choice
+
+    def reconstruct(self, h):
+        "The residual f3(H_d) (or of several H_d stacked on the batch axis), in fp32."
         h = F_.relu(self.recon1(h))
-        with torch.autocast(h.device.type, enabled=False):  # the residual is written in fp32: see below
-            r = self.recon2(h.float())
-        if not self.skip: return F_.relu(r)  # the basic model keeps the paper's output ReLU
-        return x.repeat(h.shape[0] // x.shape[0], 1, 1, 1) + r
+        if self.training or not self.exact_residual or h.dtype == torch.float32: return self.recon2(h).float()
+        with torch.autocast(h.device.type, enabled=False): return self.recon2(h.float())  # the residual written in fp32
 
     def predict(self, x:torch.Tensor, hs:list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         "The output y and the predictions y_d from the features `hs` (what `forward` returns)."
-        B = x.shape[0]
         if not self.supervision: hs = hs[-1:]  # only the last recursion is reconstructed
         if self.training:  # one reconstruction call for all d: bigger, faster convolutions
-            ys = self.reconstruct(x, torch.cat(hs, 0)).unflatten(0, (len(hs), B))
+            r = self.reconstruct(torch.cat(hs, 0)).unflatten(0, (len(hs), x.shape[0]))
         else:  # one d at a time: the big maps of a whole image never pile up D deep
-            ys = torch.stack([self.reconstruct(x, h_d) for h_d in hs])
+            r = torch.stack([self.reconstruct(h_d) for h_d in hs])
+        ys = x + r if self.skip else F_.relu(r)  # the skip broadcasts over d; the basic model keeps the output ReLU
         if not self.supervision: return ys[-1], ys
         w = self.w.view(-1, *[1] * x.dim())
         return (w * ys).sum(0) / self.w.sum(), ys
@@ -145,6 +146,7 @@ class Upscaler:
     "A trained model as an evaluation method: bicubic Y (0..255, HxW) -> stack (1 + D', H, W) on 0..255."
     def __init__(self, model:nn.Module, meta:dict|None=None, device:str='auto', precision:str='fp32'):
         self.device = pick_device(device)
+        tune_allocator()  # whole images: maps of hundreds of MB, allocated and freed per recursion (see `drcn.speed`)
         self.model, self.meta, self.precision = model.to(self.device).eval(), meta or {}, precision
         if precision.endswith('_cl'): self.model = self.model.to(memory_format=torch.channels_last)
         self.name = self.meta.get('name', 'ours')
