@@ -125,9 +125,9 @@ def _verify(path:Path, row:dict) -> bool:
 
 def _fetch(src:str, row:dict, dest:Path):
     "Copy or download `src` to `dest`, verify it, and only then put it in place."
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix='.tmp'); os.close(fd); tmp = Path(tmp)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix='.tmp'); os.close(fd); tmp = Path(tmp)
         if src.startswith(('http://', 'https://')):
             with urllib.request.urlopen(src, timeout=60) as r, open(tmp, 'wb') as f: shutil.copyfileobj(r, f)
         else: shutil.copyfile(src, tmp)
@@ -140,7 +140,10 @@ def _fetch(src:str, row:dict, dest:Path):
         os.replace(tmp, dest)
     except DRCNError: raise
     except Exception as e: raise DRCNError(f'{src}: could not fetch it ({e})') from None
-    finally: tmp.unlink(missing_ok=True)
+    finally:
+        if tmp is not None:
+            try: tmp.unlink(missing_ok=True)
+            except OSError: pass  # a read-only file system refuses even to remove what is not there
 
 # %% ../nbs/00_data.ipynb #d0a0f9cf
 def data_root() -> Path:
@@ -164,6 +167,10 @@ def dataset_dir(name, root=None, mirror=None, progress=True) -> Path:
     rows, dest = manifest(name), Path(root or data_root())/name
     missing = [r for r in rows if not _verify(dest.parent/r['file'], r)]
     if not missing: return dest
+    try:  # checked once, before any download: a read-only working folder or an unusable DRCN_DATA ends in one line
+        dest.mkdir(parents=True, exist_ok=True); tempfile.TemporaryFile(dir=dest).close()
+    except OSError as e:
+        raise DRCNError(f'{dest}: cannot store {name} there ({e.strerror or e}); set DRCN_DATA to a writable folder') from None
     mirror = mirror or os.environ.get('DRCN_DATA_MIRROR')
     if mirror: mirror = mirror_source(mirror)
     it = missing

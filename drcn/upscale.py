@@ -190,8 +190,10 @@ def check_output(path, alpha:bool=False) -> str:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None: raise DRCNError(f'{path}: unknown image type {path.suffix!r}; end OUTPUT with .png, .jpg, .tif, .bmp or .webp')
-    if path.is_dir(): raise DRCNError(f'{path}: is a folder; give a file name for OUTPUT')
-    if not path.parent.is_dir(): raise DRCNError(f'{path}: folder {path.parent} does not exist; create it first or choose another OUTPUT')
+    try: is_dir, parent = path.is_dir(), path.parent.is_dir()
+    except OSError as e: raise DRCNError(f'{path}: cannot write it ({e.strerror or e}); choose a shorter name or another folder') from None
+    if is_dir: raise DRCNError(f'{path}: is a folder; give a file name for OUTPUT')
+    if not parent: raise DRCNError(f'{path}: folder {path.parent} does not exist; create it first or choose another OUTPUT')
     if alpha and fmt not in ('PNG', 'TIFF', 'WEBP'):
         raise DRCNError(f'{path}: {fmt} cannot keep the alpha channel of INPUT; write .png, .tif or .webp')
     return fmt

@@ -295,6 +295,23 @@ def test_eval_image_whose_header_claims_a_huge_size(workdir):
     assert 'a.png' in r.stderr
 
 
+def test_unusable_data_folder(workdir):
+    "DRCN_DATA where no folder can be made (or a read-only working folder under the default data/): a traceback once."
+    r = run([BIN / 'drcn-eval', 'bicubic', '--datasets', 'Set5', '--scales', '2', '--no-progress'], cwd=workdir,
+            env=dict(DRCN_DATA='/dev/null/data'))
+    one_line_error(r, 'drcn-eval')
+    assert 'DRCN_DATA' in r.stderr
+
+
+def test_unusable_cache_folder(setup, workdir, monkeypatch, capsys):
+    "DRCN_CACHE where no folder can be made: a traceback once."
+    import drcn.train
+    monkeypatch.setenv('DRCN_CACHE', '/dev/null/cache')
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e: drcn.train.main([*setup['args'], '--out_dir', str(workdir / 'r')])
+    one_line_error(Result(e.value.code, capsys.readouterr().err))
+
+
 def test_eval_float_tiff_refused(workdir):
     "A 32-bit float TIFF was read as black and scored inf dB; refused in one line, as drcn-upscale does."
     d = workdir / 'f'; d.mkdir()

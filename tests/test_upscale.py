@@ -311,3 +311,12 @@ def test_4000x3000_at_x2_stays_within_4_GB(workdir):
     assert Image.open(workdir / 'big_x2.png').size == (8000, 6000)
     print(f'peak RSS {peak / 2**30:.2f} GiB')
     assert peak < 4 * 10**9
+
+
+def test_over_long_output_name_one_line(workdir, models, capsys):
+    "An OUTPUT name longer than the file system allows: a traceback (ENAMETOOLONG from a check of the path) once."
+    out = workdir / ('x' * 252 + '.png')
+    r = cli(capsys, _bad_input('good', workdir), out, '--model', models / 'x2.pt')
+    assert r.returncode == 2 and r.stderr.startswith('drcn-upscale: error: ') and len(r.stderr.splitlines()) == 1, r.stderr
+    assert 'File name too long' in r.stderr
+    assert not [p for p in workdir.iterdir() if p.name.endswith('.tmp')]
