@@ -32,7 +32,7 @@ MS_TRAIN = {'x2': dict(scale=2), 'x3': dict(scale=3), 'x4': dict(scale=4), 'x234
 
 # The depth and ablation studies: every run sees the same patches, its budget counted in patches, never in minutes,
 # so that a busy machine changes the wall time but not the result.
-STUDY_BUDGET = dict(epochs=12, epoch_size=4096)  # each run: epochs x epoch_size patches (placeholder, to be set)
+STUDY_BUDGET = dict(epochs=10, epoch_size=4096)  # each run: 40,960 patches, 5x the first depth study's 8,192
 DEPTH_DS = (1, 2, 4, 6, 8, 11, 16)  # recursions D of the depth study (the paper's figure: 1, 6, 11, 16)
 DEPTH_SEEDS = (0, 1)                # seeds per D: the spread drawn
 ABLATION = {  # variant -> its switches: the paper's basic model, each extension alone, both, both with He init
@@ -41,9 +41,11 @@ ABLATION = {  # variant -> its switches: the paper's basic model, each extension
     'both_he': dict(skip=True, supervision=True, init='he')}
 ABLATION_DS = {16: tuple(ABLATION), 4: ('basic', 'skip', 'supervision', 'both')}  # D -> its variants: does depth make it worse?
 ABLATION_SEEDS = (0,)
-# x3 (the paper's depth figure), T91, the CPU profile (F=64); the training precision fixed rather than timed ('auto'),
-# so that every run trains in the same arithmetic whatever the machine's load when it starts
-STUDY = dict(scale=3, profile='cpu', train_set='T91', precision='bf16_cl', minutes=0)
+# x3 (the paper's depth figure), T91, the CPU profile's recipe with F=32 for every model: a D=16 step of F=64 costs 3.2x
+# one of F=32 (2-core AMX Xeon, bf16 channels-last: 19.5 vs 63 patches per CPU-second), and the studies' 2 CPU-hours
+# would not fit a session at F=64. The training precision is fixed rather than timed ('auto'), so that every run
+# trains in the same arithmetic whatever the machine's load when it starts.
+STUDY = dict(scale=3, profile='cpu', filters=32, train_set='T91', precision='bf16_cl', minutes=0)
 TINY = dict(profile='cpu', filters=8, train_set='Set5', epochs=1, minutes=0, epoch_size=32, batch_size=8,
             patch=21, stride=40, precision='fp32', device='cpu')  # the fast plan's models: seconds each
 
@@ -150,6 +152,14 @@ def train_models(models_dir, mode:str='full', only:list[str]|None=None, # these 
 
 # %% ../nbs/40_repro.ipynb #88d5f89d
 def study_hours(mode:str='full', rate:float=35.0, # patches/s of DRCN D=16 with supervision on the machine (bench/speed.py)
+               ) -> float:
+    "Training hours of the depth and ablation studies: a patch costs 2 + D + 2D convolutions (2 + D + 2 without supervision)."
+    convs = lambda kw: 2 + kw['recursions'] + 2 * (kw['recursions'] if kw['supervision'] else 1)
+    runs = [kw for kw in model_plan(mode).values() if kw['group'] in ('depth', 'ablation')]
+    return sum(kw['epochs'] * kw['epoch_size'] * convs(kw) / 50 for kw in runs) / rate / 3600  # 50: D=16 with supervision
+
+# %% ../nbs/40_repro.ipynb #5f493120
+def study_hours(mode:str='full', rate:float=35.0, # patches/s of the study's DRCN at D=16 with supervision, on the machine
                ) -> float:
     "Training hours of the depth and ablation studies: a patch costs 2 + D + 2D convolutions (2 + D + 2 without supervision)."
     convs = lambda kw: 2 + kw['recursions'] + 2 * (kw['recursions'] if kw['supervision'] else 1)
