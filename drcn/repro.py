@@ -151,14 +151,6 @@ def train_models(models_dir, mode:str='full', only:list[str]|None=None, # these 
     return out
 
 # %% ../nbs/40_repro.ipynb #88d5f89d
-def study_hours(mode:str='full', rate:float=35.0, # patches/s of DRCN D=16 with supervision on the machine (bench/speed.py)
-               ) -> float:
-    "Training hours of the depth and ablation studies: a patch costs 2 + D + 2D convolutions (2 + D + 2 without supervision)."
-    convs = lambda kw: 2 + kw['recursions'] + 2 * (kw['recursions'] if kw['supervision'] else 1)
-    runs = [kw for kw in model_plan(mode).values() if kw['group'] in ('depth', 'ablation')]
-    return sum(kw['epochs'] * kw['epoch_size'] * convs(kw) / 50 for kw in runs) / rate / 3600  # 50: D=16 with supervision
-
-# %% ../nbs/40_repro.ipynb #5f493120
 def study_hours(mode:str='full', rate:float=35.0, # patches/s of the study's DRCN at D=16 with supervision, on the machine
                ) -> float:
     "Training hours of the depth and ablation studies: a patch costs 2 + D + 2D convolutions (2 + D + 2 without supervision)."
