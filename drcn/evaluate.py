@@ -14,8 +14,8 @@ from .imresize import imresize
 from .metrics import modcrop, psnr, rgb2y, ssim, to_uint8
 
 # %% auto #0
-__all__ = ['degrade', 'load_y', 'check_scale', 'evaluate_images', 'evaluate', 'paper_table', 'load_method', 'format_table',
-           'write_csv', 'main']
+__all__ = ['degrade', 'load_y', 'check_scale', 'check_device', 'check_precision', 'evaluate_images', 'evaluate', 'paper_table',
+           'load_method', 'format_table', 'write_csv', 'main']
 
 # %% ../nbs/03_evaluate.ipynb #6b9c09b7
 def degrade(hr_y:np.ndarray, # ground-truth Y, uint8, already mod-cropped
@@ -34,6 +34,18 @@ def check_scale(scale) -> int:
     "The scale as an int, or a `DRCNError` if it is not 2, 3 or 4 (the scales of the paper's table)."
     if str(scale) not in ('2', '3', '4'): raise DRCNError(f'scale {scale!r} is not supported: use 2, 3 or 4')
     return int(scale)
+
+def check_device(device:str) -> str:
+    "The device name, or a `DRCNError` if it is not auto, cpu, cuda or cuda:N (checked before any work; one check for every command)."
+    d = str(device)
+    if not (d in ('auto', 'cpu', 'cuda') or (d.startswith('cuda:') and d[5:].isdigit())):
+        raise DRCNError(f'device {d!r} is not one of auto, cpu, cuda, cuda:N')
+    return d
+
+def check_precision(precision:str, allowed=('fp32', 'bf16')) -> str:
+    "The inference precision, or a `DRCNError` naming the allowed ones."
+    if precision not in allowed: raise DRCNError(f'precision {precision!r} is not supported: use {" or ".join(allowed)}')
+    return precision
 
 def evaluate_images(method:Callable|None, # bicubic input -> output (HxW) or stack (1+D, H, W); None = bicubic
                     paths:list, # ground-truth image files
@@ -91,6 +103,7 @@ def load_method(spec:str, device:str='auto', precision:str='fp32'):
     if spec == 'bicubic': return None, 'bicubic'
     from drcn.model import load_checkpoint, Upscaler
     model, meta = load_checkpoint(spec)
+    if getattr(model, 'channels', 1) != 1: raise DRCNError(f'{spec}: a {model.channels}-channel model; drcn-eval measures luminance (1-channel) models')
     up = Upscaler(model, meta, device=device, precision=precision)
     return up, up.name
 
@@ -119,6 +132,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     try:
         scales = [check_scale(s.strip()) for s in a.scales.split(',')]
+        check_device(a.device); check_precision(a.precision)
         sets = [s.strip() for s in a.datasets.split(',') if s.strip()]
         if not sets: raise DRCNError('--datasets is empty: name at least one set or folder')
         if a.csv and not Path(a.csv).parent.is_dir(): raise DRCNError(f'--csv {a.csv}: folder {Path(a.csv).parent} does not exist')

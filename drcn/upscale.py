@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import sparse
 from .data import DRCNError, write_whole
-from .evaluate import check_scale
+from .evaluate import check_device, check_precision, check_scale
 from .imresize import imresize, resize_matrix
 from .metrics import rgb2y, to_uint8
 
@@ -287,9 +287,7 @@ def upscale_file(input, # image file to upscale
     t0 = time.perf_counter()
     if scale is not None: scale = check_scale(scale)
     if tile is not None and tile < 1: raise DRCNError(f'--tile must be at least 1 pixel, got {tile}')
-    if precision not in ('fp32', 'bf16'): raise DRCNError(f'precision {precision!r} is not supported: use fp32 or bf16')
-    if not (device in ('auto', 'cpu', 'cuda') or (device.startswith('cuda:') and device[5:].isdigit())):
-        raise DRCNError(f'device {device!r} is not one of auto, cpu, cuda, cuda:N')
+    check_precision(precision); check_device(device)  # the same checks as drcn-eval's
     check_output(output)
     pic = read_picture(input)
     check_output(output, pic.alpha)

@@ -25,6 +25,10 @@ def test_eval_bad_arguments_one_line_no_traceback(workdir, mirror):
              ['bicubic', '--datasets', str(workdir / 'nofolder')], ['bicubic', '--datasets', 'Set5', '--csv', str(workdir / 'no' / 'x.csv')]]
     (workdir / 'junk.pt').write_bytes(b'not a checkpoint')
     cases.append([str(workdir / 'junk.pt'), '--datasets', 'Set5'])
+    from drcn.model import DRCN, save_checkpoint  # a 3-channel model: drcn-eval measures luminance models only
+    save_checkpoint(workdir / 'rgb.pt', DRCN(4, 2, channels=3), dict(scale=2))
+    cases += [['bicubic', '--device', 'tpu', '--datasets', 'Set5', '--scales', '2'],
+              ['bicubic', '--precision', 'banana', '--datasets', 'Set5', '--scales', '2'], [str(workdir / 'rgb.pt'), '--datasets', 'Set5']]
     for args in cases:
         r = run([BIN / 'drcn-eval', *args, '--no-progress'], cwd=workdir)
         assert r.returncode == 2, (args, r.stderr)
