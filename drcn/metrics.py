@@ -8,7 +8,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 # %% auto #0
-__all__ = ['to_uint8', 'rgb2y', 'modcrop', 'shave', 'psnr', 'ssim']
+__all__ = ['YCBCR_T', 'YCBCR_OFFSET', 'to_uint8', 'rgb2y', 'rgb2ycbcr', 'ycbcr2rgb', 'modcrop', 'shave', 'psnr', 'ssim']
 
 # %% ../nbs/02_metrics.ipynb #eac1bf49
 def to_uint8(x:np.ndarray) -> np.ndarray:
@@ -23,6 +23,29 @@ def rgb2y(img:np.ndarray) -> np.ndarray:
     if img.dtype != np.uint8: raise ValueError(f'rgb2y wants uint8 RGB, got {img.dtype}')
     rgb = img[..., :3].astype(np.float64)
     return to_uint8(16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255)
+
+# %% ../nbs/02_metrics.ipynb #c81861f8
+YCBCR_T = np.array([[65.481, 128.553, 24.966],     # MATLAB rgb2ycbcr.m (ITU-R BT.601, studio range)
+                    [-37.797, -74.203, 112.0],
+                    [112.0, -93.786, -18.214]])
+YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
+
+def rgb2ycbcr(img:np.ndarray) -> np.ndarray:
+    "MATLAB's `rgb2ycbcr` for uint8 RGB (HxWx3): uint8 YCbCr, channel by channel as `rgb2y`."
+    img = np.asarray(img)
+    if img.ndim != 3 or img.dtype != np.uint8: raise ValueError(f'rgb2ycbcr wants uint8 RGB (HxWx3), got {img.dtype} {img.shape}')
+    rgb = img[..., :3].astype(np.float64)
+    return np.stack([to_uint8(o + (t[0] * rgb[..., 0] + t[1] * rgb[..., 1] + t[2] * rgb[..., 2]) / 255)
+                     for t, o in zip(YCBCR_T, YCBCR_OFFSET)], axis=-1)
+
+def ycbcr2rgb(ycbcr:np.ndarray, # HxWx3 float YCbCr on 0..1 (MATLAB's double convention: uint8 YCbCr / 255)
+             ) -> np.ndarray:
+    "MATLAB's `ycbcr2rgb` for double images: RGB on 0..1, clipped to [0, 1] as MATLAB clips floating-point output."
+    ycbcr = np.asarray(ycbcr, dtype=np.float64)
+    if ycbcr.ndim != 3 or ycbcr.shape[-1] != 3: raise ValueError(f'ycbcr2rgb wants HxWx3, got shape {ycbcr.shape}')
+    Tinv = np.linalg.inv(YCBCR_T)
+    rgb = ycbcr @ (255 * Tinv).T - Tinv @ YCBCR_OFFSET  # ycbcr2rgb.m: T = 255 * Tinv, offset = Tinv * offset
+    return np.clip(rgb, 0, 1)
 
 # %% ../nbs/02_metrics.ipynb #1a4f8791
 def modcrop(img:np.ndarray, scale:int) -> np.ndarray:
