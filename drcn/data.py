@@ -11,8 +11,8 @@ from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['TEST_SETS', 'TRAIN_SETS', 'SETS', 'MANIFEST_PATH', 'IMAGE_EXTS', 'COMPOSITES', 'DRCNError', 'write_whole',
-           'public_urls', 'pixels_sha256', 'file_sha256', 'build_manifest', 'manifest', 'read_image', 'data_root',
-           'mirror_source', 'dataset_dir', 'image_paths']
+           'public_urls', 'pixels_sha256', 'file_sha256', 'build_manifest', 'manifest', 'read_image', 'user_cache',
+           'data_root', 'mirror_source', 'dataset_dir', 'image_paths']
 
 # %% ../nbs/00_data.ipynb #1b41f5fc
 class DRCNError(Exception):
@@ -146,9 +146,13 @@ def _fetch(src:str, row:dict, dest:Path):
             except OSError: pass  # a read-only file system refuses even to remove what is not there
 
 # %% ../nbs/00_data.ipynb #d0a0f9cf
+def user_cache() -> Path:
+    "The per-user folder for what the study downloads and derives: `$XDG_CACHE_HOME/drcn`, else `~/.cache/drcn` (XDG)."
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'drcn'
+
 def data_root() -> Path:
-    "Where sets are stored: `$DRCN_DATA` or `data/` in the current folder."
-    return Path(os.environ.get('DRCN_DATA', 'data'))
+    "Where sets are stored: `$DRCN_DATA`, else `data/` in `user_cache()` (never the working folder, unless asked)."
+    return Path(os.environ.get('DRCN_DATA') or user_cache()/'data')
 
 def mirror_source(mirror) -> str:
     "The mirror as a URL or a local folder; a relative folder not found here is looked for from each parent folder."

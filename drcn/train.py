@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from . import imresize as imresize_module
-from .data import DRCNError, file_sha256, image_paths, read_image, write_whole
+from .data import DRCNError, file_sha256, image_paths, read_image, user_cache, write_whole
 from .evaluate import degrade, evaluate_images, check_scale
 from .metrics import modcrop, rgb2y
 from .model import DRCN, Upscaler, arch_class, atomic_save, autocast, load_checkpoint, pick_device, save_checkpoint
@@ -178,7 +178,8 @@ def train_scales(cfg:TrainConfig) -> list[int]:
 
 # %% ../nbs/12_train.ipynb #9d009881
 def cache_dir() -> Path:
-    return Path(os.environ.get('DRCN_CACHE', 'cache'))
+    "Where training pairs are cached: `$DRCN_CACHE`, else `cache/` in the per-user cache folder (`drcn.data.user_cache`)."
+    return Path(os.environ.get('DRCN_CACHE') or user_cache()/'cache')
 
 def make_pairs(train_set:str, scale:int, patch:int=41, stride:int=21, progress:bool=False) -> dict:
     "Input patches (float32, bicubic, 0..1) and target patches (uint8 HR Y), each (N, 1, patch, patch)."
