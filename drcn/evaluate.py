@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 from .data import DRCNError, image_paths, read_image, write_whole
 from .imresize import imresize
-from .metrics import modcrop, psnr, rgb2y, ssim, to_uint8
+from .metrics import modcrop, psnr, rgb2y, rgb2ycbcr, ssim, to_uint8, ycbcr2rgb
 
 # %% auto #0
-__all__ = ['degrade', 'load_y', 'check_scale', 'check_device', 'check_precision', 'evaluate_images', 'evaluate', 'paper_table',
-           'load_method', 'format_table', 'write_csv', 'main']
+__all__ = ['PROTOCOLS', 'degrade', 'load_y', 'check_protocol', 'bicubic_input', 'measured_y', 'check_scale', 'check_device',
+           'check_precision', 'evaluate_images', 'evaluate', 'paper_table', 'load_method', 'format_table', 'write_csv',
+           'main']
 
 # %% ../nbs/03_evaluate.ipynb #6b9c09b7
 def degrade(hr_y:np.ndarray, # ground-truth Y, uint8, already mod-cropped
@@ -28,6 +29,33 @@ def degrade(hr_y:np.ndarray, # ground-truth Y, uint8, already mod-cropped
 def load_y(path, scale:int) -> np.ndarray:
     "Read an image, take MATLAB's Y, mod-crop to `scale`."
     return modcrop(rgb2y(read_image(path)), scale)
+
+# %% ../nbs/03_evaluate.ipynb #862ae144
+PROTOCOLS = {  # name -> how the measured 8-bit image is made (the measurement itself is the same)
+    'y': "Y-only: the output's Y rounded to 8 bits",
+    'paper': "the paper's table: colour bicubic (YCbCr resized), the output given bicubic Cb/Cr, 8-bit RGB, its Y",
+}
+
+def check_protocol(protocol) -> str:
+    "The protocol's name, or a `DRCNError` naming the protocols."
+    if protocol not in PROTOCOLS: raise DRCNError(f'protocol {protocol!r} is not one of: {", ".join(PROTOCOLS)}')
+    return protocol
+
+def bicubic_input(img:np.ndarray, # ground truth, uint8 RGB (HxWx3) or grayscale (HxW), already mod-cropped
+                  scale:int, # 2, 3 or 4
+                  protocol:str, # 'y' or 'paper'
+                 ) -> tuple[np.ndarray, np.ndarray|None]:
+    "The method's input (bicubic Y, float 0..255) and the bicubic Cb/Cr (HxWx2, 0..255) its output is coloured with (None: Y-only)."
+    if check_protocol(protocol) == 'y' or img.ndim == 2: return degrade(rgb2y(img), scale)[1], None
+    ycbcr = imresize(imresize(rgb2ycbcr(img).astype(np.float64), 1 / scale), scale)  # the three channels as doubles
+    return ycbcr[..., 0], ycbcr[..., 1:]
+
+def measured_y(out:np.ndarray, # outputs (n, H, W), float 0..255
+               cbcr:np.ndarray|None, # from `bicubic_input`
+              ) -> np.ndarray:
+    "The 8-bit Y that is measured for each output: rounded (Y-only), or via bicubic Cb/Cr and 8-bit RGB (`ycbcr2rgb` clips)."
+    if cbcr is None: return to_uint8(out)
+    return np.stack([rgb2y(to_uint8(255 * ycbcr2rgb(np.dstack([y, cbcr]) / 255))) for y in out])
 
 # %% ../nbs/03_evaluate.ipynb #01ae6477
 def check_scale(scale) -> int:
@@ -50,21 +78,22 @@ def check_precision(precision:str, allowed=('fp32', 'bf16')) -> str:
 def evaluate_images(method:Callable|None, # bicubic input -> output (HxW) or stack (1+D, H, W); None = bicubic
                     paths:list, # ground-truth image files
                     scale:int, # 2, 3 or 4
+                    protocol:str='y', # how the measured 8-bit image is made: 'y' or 'paper' (see `PROTOCOLS`)
                     progress:bool=False, # show a progress bar
                    ) -> pd.DataFrame:
     "PSNR and SSIM of every image (one row each; `psnr_d` lists the PSNR of each y_d when the method gives them)."
-    scale = check_scale(scale)
+    scale, protocol = check_scale(scale), check_protocol(protocol)
     rows, it = [], paths
     if progress:
         from tqdm.auto import tqdm
         it = tqdm(paths, desc=f'x{scale}', unit='img', leave=False)
     for p in it:
-        hr = load_y(p, scale)
+        img = modcrop(read_image(p), scale)
+        hr = rgb2y(img)
         if min(hr.shape) < 4 * scale: raise DRCNError(f'{p}: too small ({hr.shape[1]}x{hr.shape[0]}) for x{scale}')
-        _, bic = degrade(hr, scale)
+        bic, cbcr = bicubic_input(img, scale, protocol)
         out = bic if method is None else np.asarray(method(bic))
-        stack = out[None] if out.ndim == 2 else out
-        stack = to_uint8(stack)
+        stack = measured_y(out[None] if out.ndim == 2 else out, cbcr)
         row = dict(image=Path(p).stem, psnr=psnr(hr, stack[0], scale), ssim=ssim(hr, stack[0], scale))
         if len(stack) > 1: row['psnr_d'] = [psnr(hr, y, scale) for y in stack[1:]]
         rows.append(row)
@@ -74,18 +103,19 @@ def evaluate_images(method:Callable|None, # bicubic input -> output (HxW) or sta
 def evaluate(method:Callable|None, # see `evaluate_images`; None = bicubic
              datasets=('Set5', 'Set14', 'B100', 'Urban100'), # set names or folders of images
              scales=(2, 3, 4), # scales to measure
+             protocol:str='y', # 'y' or 'paper' (see `PROTOCOLS`); the paper's table is compared under 'paper'
              name:str='bicubic', # the `method` column of the result
              progress:bool=True, # progress bars
              per_image:bool=False, # also return the per-image table
             ):
     "Per-set means, columns `dataset,scale,method,psnr,ssim` (+ `psnr_d` when the method gives y_d)."
-    rows, images = [], []
+    check_protocol(protocol); rows, images = [], []
     for ds in datasets:
         paths = image_paths(ds)
         label = str(ds)  # a set's name, or a folder's path as given: a/imgs and b/imgs stay apart
         for s in scales:
             m = method(s) if method is not None and getattr(method, 'per_scale', False) else method
-            df = evaluate_images(m, paths, s, progress=progress)
+            df = evaluate_images(m, paths, s, protocol=protocol, progress=progress)
             row = dict(dataset=label, scale=int(s), method=name, psnr=df.psnr.mean(), ssim=df.ssim.mean())
             if 'psnr_d' in df: row['psnr_d'] = list(np.mean(np.stack(df.psnr_d.to_numpy()), axis=0))
             rows.append(row); images.append(df.assign(dataset=label, scale=int(s)))
@@ -120,26 +150,27 @@ def write_csv(df:pd.DataFrame, path):
 
 # %% ../nbs/03_evaluate.ipynb #d1c198e3
 def main(argv=None):
-    "drcn-eval: PSNR/SSIM of bicubic or a DRCN checkpoint on the benchmark sets, under the paper's protocol."
+    "drcn-eval: PSNR/SSIM of bicubic or a DRCN checkpoint on the benchmark sets, under a named protocol (--protocol)."
     ap = argparse.ArgumentParser(prog='drcn-eval', description=main.__doc__)
     ap.add_argument('model', help="'bicubic' or a checkpoint file (.pt)")
     ap.add_argument('--datasets', default='Set5,Set14,B100,Urban100', help='comma-separated set names (the verified sets) or folders of images, given as paths (./Set5/, photos/)')
     ap.add_argument('--scales', default='2,3,4', help='comma-separated scales (2, 3, 4)')
     ap.add_argument('--csv', help='write the table here (columns dataset,scale,method,psnr,ssim)')
+    ap.add_argument('--protocol', default='y', help="'y' (Y-only, the default) or 'paper' (colour, as the DRCN paper's table was measured)")
     ap.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
     ap.add_argument('--precision', default='fp32', help="inference precision: 'fp32' or 'bf16' (checked against fp32)")
     ap.add_argument('--no-progress', action='store_true', help='no progress bars')
     a = ap.parse_args(argv)
     try:
         scales = [check_scale(s.strip()) for s in a.scales.split(',')]
-        check_device(a.device); check_precision(a.precision)
+        check_device(a.device); check_precision(a.precision); check_protocol(a.protocol)
         sets = [s.strip() for s in a.datasets.split(',') if s.strip()]
         if not sets: raise DRCNError('--datasets is empty: name at least one set or folder')
         if a.csv and not Path(a.csv).parent.is_dir(): raise DRCNError(f'--csv {a.csv}: folder {Path(a.csv).parent} does not exist')
         method, name = load_method(a.model, a.device, a.precision)
         t0 = time.perf_counter()
-        df = evaluate(method, sets, scales, name=name, progress=not a.no_progress)
-        print(format_table(df)); print(f'({time.perf_counter() - t0:.1f} s)')
+        df = evaluate(method, sets, scales, protocol=a.protocol, name=name, progress=not a.no_progress)
+        print(f'protocol {a.protocol}: {PROTOCOLS[a.protocol]}'); print(format_table(df)); print(f'({time.perf_counter() - t0:.1f} s)')
         if a.csv: write_csv(df.drop(columns=[c for c in df if c == 'psnr_d']), a.csv)
     except DRCNError as e:
         print(f'drcn-eval: error: {e}', file=sys.stderr); sys.exit(2)

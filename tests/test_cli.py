@@ -85,3 +85,22 @@ def test_eval_set_names_and_user_folders(workdir, mirror):
     assert list(e.dataset) == ['Set5', './Set5/', 'a/imgs', 'b/imgs']
     ref = pd.read_csv(ROOT / 'drcn' / 'drcn_paper_table.csv').query('method == "Bicubic" and dataset == "Set5" and scale == 2')
     assert abs(e.psnr[0] - ref.psnr.iloc[0]) < 0.01 and abs(e.psnr[1] - e.psnr[0]) > 1
+
+
+def test_eval_protocol_paper(workdir, mirror):
+    """Issue 21: Y-only bicubic missed the paper's Set14 x4 SSIM (0.7027) by 0.0008; --protocol paper (the colour
+    route of the paper's table) lands within 0.0005. The default stays Y-only, and an unknown protocol is one line."""
+    ref = pd.read_csv(ROOT / 'drcn' / 'drcn_paper_table.csv').query('method == "Bicubic" and dataset == "Set14" and scale == 4')
+    got = {}
+    for protocol in (None, 'y', 'paper'):
+        csv = workdir / f'{protocol}.csv'
+        r = run([BIN / 'drcn-eval', 'bicubic', '--datasets', 'Set14', '--scales', '4', '--csv', csv, '--no-progress',
+                 *(['--protocol', protocol] if protocol else [])], cwd=workdir)
+        assert r.returncode == 0, r.stderr
+        assert f'protocol {protocol or "y"}:' in r.stdout
+        got[protocol] = pd.read_csv(csv).iloc[0]
+    assert (got[None].psnr, got[None].ssim) == (got['y'].psnr, got['y'].ssim)  # the default is Y-only
+    assert abs(got['paper'].ssim - ref.ssim.iloc[0]) < 0.0005 <= abs(got['y'].ssim - ref.ssim.iloc[0])
+    assert abs(got['paper'].psnr - ref.psnr.iloc[0]) < 0.01
+    r = run([BIN / 'drcn-eval', 'bicubic', '--protocol', 'rgb', '--datasets', 'Set5', '--no-progress'], cwd=workdir)
+    assert r.returncode == 2 and r.stderr.strip() == "drcn-eval: error: protocol 'rgb' is not one of: y, paper", r.stderr
