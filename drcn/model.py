@@ -144,10 +144,13 @@ def autocast(device:torch.device, precision:str):
 
 class Upscaler:
     "A trained model as an evaluation method: bicubic Y (0..255, HxW) -> stack (1 + D', H, W) on 0..255."
-    def __init__(self, model:nn.Module, meta:dict|None=None, device:str='auto', precision:str='fp32'):
+    def __init__(self, model:nn.Module, meta:dict|None=None, device:str='auto', precision:str='fp32',
+                 fast:bool=False, # under bf16: DRCN's last conv in bf16 too (`exact_residual = False`; drcn-upscale)
+                ):
         self.device = pick_device(device)
         tune_allocator()  # whole images: maps of hundreds of MB, allocated and freed per recursion (see `drcn.speed`)
         self.model, self.meta, self.precision = model.to(self.device).eval(), meta or {}, precision
+        if hasattr(self.model, 'exact_residual'): self.model.exact_residual = not fast
         if precision.endswith('_cl'): self.model = self.model.to(memory_format=torch.channels_last)
         self.name = self.meta.get('name', 'ours')
 

@@ -33,9 +33,15 @@ def models(tmp_path_factory):
     return d
 
 
+def exact(args) -> list[str]:
+    "The arguments, with `--precision fp32` unless a precision is given: the tests compare outputs bit for bit."
+    args = [str(a) for a in args]
+    return args if '--precision' in args else [*args, '--precision', 'fp32']
+
+
 def upscale(*args, cwd, progress=False):
-    "The installed drcn-upscale, as a process."
-    return run([BIN / 'drcn-upscale', *map(str, args), *([] if progress else ['--no-progress'])], cwd=cwd,
+    "The installed drcn-upscale, as a process (fp32 unless asked otherwise)."
+    return run([BIN / 'drcn-upscale', *exact(args), *([] if progress else ['--no-progress'])], cwd=cwd,
                env=dict(OMP_NUM_THREADS='1'), timeout=120)
 
 
@@ -44,10 +50,10 @@ class Result:
 
 
 def cli(capsys, *args):
-    "The same command in-process: `drcn.upscale.main`, its exit status, stdout and stderr."
+    "The same command in-process: `drcn.upscale.main`, its exit status, stdout and stderr (fp32 unless asked otherwise)."
     from drcn.upscale import main
     capsys.readouterr()
-    try: main([*map(str, args), '--no-progress']); code = 0
+    try: main([*exact(args), '--no-progress']); code = 0
     except SystemExit as e: code = e.code
     o, e = capsys.readouterr()
     return Result(code, o, e)
@@ -320,3 +326,20 @@ def test_over_long_output_name_one_line(workdir, models, capsys):
     assert r.returncode == 2 and r.stderr.startswith('drcn-upscale: error: ') and len(r.stderr.splitlines()) == 1, r.stderr
     assert 'File name too long' in r.stderr
     assert not [p for p in workdir.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_default_precision_is_timed_and_said(workdir, models, capsys):
+    """Without --precision the faster of fp32 and bf16 on this machine is used and named; its output stays within a few
+    8-bit levels of the exact (fp32) one."""
+    from drcn.upscale import pick_precision
+    src = workdir / 'p.png'
+    Image.fromarray(rng_image((30, 40, 3), 3)).save(src)
+    r = cli(capsys, src, workdir / 'auto.png', '--model', models / 'x2.pt', '--precision', 'auto')
+    assert r.returncode == 0, r.stderr
+    chosen = 'bf16' if ', bf16,' in r.stdout else 'fp32' if ', fp32,' in r.stdout else None
+    assert chosen is not None, r.stdout
+    model, _ = load_checkpoint(models / 'x2.pt')
+    assert pick_precision(model, 'cpu') in ('fp32', 'bf16')
+    a = np.asarray(Image.open(workdir / 'auto.png')).astype(int)
+    b = expected(src, models / 'x2.pt', 2).astype(int)
+    assert np.abs(a - b).max() <= (0 if chosen == 'fp32' else 8)
