@@ -38,7 +38,9 @@ DEPTH_SEEDS = (0, 1)                # seeds per D: the spread drawn
 ABLATION = {  # variant -> its switches: the paper's basic model, each extension alone, both, both with He init
     'basic': dict(skip=False, supervision=False), 'skip': dict(skip=True, supervision=False),
     'supervision': dict(skip=False, supervision=True), 'both': dict(skip=True, supervision=True),
-    'both_he': dict(skip=True, supervision=True, init='he')}
+    'both_he': dict(skip=True, supervision=True, init='he'),
+    # added once the basic model was seen to train (identity start, Adam, clipping): does the identity start carry it?
+    'basic_he': dict(skip=False, supervision=False, init='he')}
 ABLATION_DS = {16: tuple(ABLATION), 4: ('basic', 'skip', 'supervision', 'both')}  # D -> its variants: does depth make it worse?
 ABLATION_SEEDS = (0,)
 # x3 (the paper's depth figure), T91, the CPU profile's recipe with F=32 for every model: a D=16 step of F=64 costs 3.2x
@@ -606,7 +608,8 @@ def ablation_grads(models_dir, mode:str='full', n:int=32) -> pd.DataFrame:
 
 # %% ../nbs/40_repro.ipynb #ffed5afc
 ABLATION_LABELS = {'basic': 'basic (no skip, no supervision)', 'skip': 'skip only', 'supervision': 'supervision only',
-                   'both': 'skip + supervision (DRCN)', 'both_he': 'DRCN, W He-initialised'}
+                   'both': 'skip + supervision (DRCN)', 'both_he': 'DRCN, W He-initialised',
+                   'basic_he': 'basic, W He-initialised'}
 
 def fig_ablation(curves:dict[tuple[str, int], list[pd.DataFrame]], # (variant, D) -> `run_metrics` of its runs (finished or not)
                  grads:pd.DataFrame, # `ablation_grads`: variant, D, when, d, grad_norm
