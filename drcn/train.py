@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_train.ipynb #f1d5c6bb
 from __future__ import annotations
-import argparse, dataclasses, hashlib, json, math, os, sys, time
+import argparse, dataclasses, hashlib, inspect, json, math, os, re, sys, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from . import imresize as imresize_module
 from .data import DRCNError, file_sha256, image_paths, read_image, user_cache, write_whole
-from .evaluate import degrade, evaluate_images, check_scale
+from .evaluate import degrade, evaluate, evaluate_images, check_scale, format_table
 from .metrics import modcrop, rgb2y
 from .model import DRCN, Upscaler, arch_class, atomic_save, autocast, load_checkpoint, pick_device, save_checkpoint
 from .loss import alpha_at, drcn_loss
@@ -22,11 +22,13 @@ from .speed import race, tune_allocator
 
 # %% auto #0
 __all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'PAIRS_VERSION', 'FREE_FIELDS', 'RUN_FILES',
-           'STATE_KEYS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve', 'check_values', 'build_model', 'describe',
-           'train_scales', 'cache_dir', 'make_pairs', 'pairs_key', 'load_pairs', 'augment', 'to_format', 'train_step',
-           'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'dist_setup', 'machine_info', 'write_json',
-           'write_metrics', 'validate', 'warm_start', 'budget_spent', 'run_lock', 'read_config', 'config_differences',
-           'read_state', 'open_run', 'check_finished', 'train', 'fit', 'plot_curves', 'parse_args', 'main']
+           'STATE_KEYS', 'EVAL_SETS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve', 'check_values', 'build_model',
+           'describe', 'train_scales', 'cache_dir', 'make_pairs', 'pairs_key', 'load_pairs', 'augment', 'to_format',
+           'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'dist_setup', 'machine_info',
+           'write_json', 'write_metrics', 'validate', 'check_val_images', 'warm_start', 'budget_spent', 'run_lock',
+           'read_config', 'config_differences', 'read_state', 'open_run', 'check_finished', 'Report', 'left_seconds',
+           'status_line', 'write_progress', 'Interrupted', 'train', 'save_state', 'fit', 'plot_curves',
+           'field_comments', 'train_parser', 'parse_flags', 'parse_args', 'evaluate_run', 'main']
 
 # %% ../nbs/12_train.ipynb #65525ba4
 @dataclass
@@ -69,8 +71,9 @@ class TrainConfig:
     seed:int = 0                # seeds init, sampling and augmentation
     init_from:str = ''          # checkpoint whose conv weights start this run (warm start, e.g. x3 from x2); '' = paper init
     out_dir:str = 'runs/drcn'   # the run folder (resumed if it holds the same run; any other setting is refused)
-    progress:bool = True        # progress bar
-    extend:bool = False         # grow a finished run's budget: the schedule continues from where it stopped
+    progress:bool = True        # a line on stderr every minute and each epoch (patches/s, time left, PSNR); a bar in Jupyter
+    save_minutes:float = 5      # also save the resume state every this many minutes within an epoch (0: at epoch ends only)
+    extend:bool = False         # grow a finished run's budget: lr and alpha go on from the fraction of the new budget done
     restart:bool = False        # train the run in out_dir over from scratch (its checkpoint and metrics are replaced)
 
     def __post_init__(self):  # papermill passes `-p skip false` as the string 'false': every field gets its declared type
@@ -151,6 +154,7 @@ def check_values(cfg:TrainConfig):
     if cfg.epoch_size is not None and cfg.epoch_size < 1: raise DRCNError(f'epoch_size must be at least 1, got {cfg.epoch_size}')
     for k in ('epochs', 'minutes', 'threads', 'beta', 'clip', 'alpha_decay'):
         if not getattr(cfg, k) >= 0: raise DRCNError(f'{k} must be 0 or more, got {getattr(cfg, k)}')  # `not >=`: NaN too
+    if not 0 <= cfg.seed < 2 ** 64: raise DRCNError(f'seed must be from 0 to 2**64 - 1 (a 64-bit seed), got {cfg.seed}')
     if not (math.isfinite(cfg.lr) and cfg.lr > 0): raise DRCNError(f'lr must be a positive number, got {cfg.lr}')
     if cfg.lr_step is not None and cfg.lr_step < 1: raise DRCNError(f'lr_step must be at least 1, got {cfg.lr_step}')
     if cfg.lr_gamma is not None and not cfg.lr_gamma > 0: raise DRCNError(f'lr_gamma must be positive, got {cfg.lr_gamma}')
@@ -323,6 +327,15 @@ def validate(model, cfg:TrainConfig, device, paths) -> dict:
     for d, v in enumerate(np.mean(np.stack(df.psnr_d.to_numpy()), axis=0), 1): row[f'val_psnr_y{d}'] = float(v)
     return row
 
+def check_val_images(paths:list, scale:int) -> list:
+    "`paths`, or a `DRCNError` before training when one is too small to be measured at `scale` (it used to surface after the first epoch)."
+    from PIL import Image
+    for p in paths:
+        with Image.open(p) as im: w, h = im.size
+        if min(w - w % scale, h - h % scale) < 4 * scale:  # evaluate_images' own limit
+            raise DRCNError(f'{p}: too small ({w}x{h}) to validate at x{scale}; choose another val_set')
+    return paths
+
 # %% ../nbs/12_train.ipynb #99c50a0e
 def warm_start(model:nn.Module, path) -> None:
     "Copy the weights of the checkpoint at `path` into `model` (same arch and F; DRCN's w_d only if D matches)."
@@ -342,8 +355,8 @@ def budget_spent(cfg:TrainConfig, epoch:int, elapsed:float, plateau:float) -> bo
                 or (cfg.recipe == 'paper' and plateau < 1e-6))
 
 # %% ../nbs/12_train.ipynb #50dccc18
-FREE_FIELDS = ('device', 'threads', 'progress', 'out_dir', 'epochs', 'minutes', 'extend', 'restart')  # may differ on a resume
-RUN_FILES = ('optimizer.pt', 'checkpoint.pt', 'metrics.csv', 'curves.png', 'eval.csv', 'config.json')  # the resume point first
+FREE_FIELDS = ('device', 'threads', 'progress', 'save_minutes', 'out_dir', 'epochs', 'minutes', 'extend', 'restart')  # may differ on a resume
+RUN_FILES = ('optimizer.pt', 'checkpoint.pt', 'metrics.csv', 'progress.json', 'curves.png', 'eval.csv', 'config.json')  # the resume point first
 STATE_KEYS = ('optimizer', 'generator', 'epoch', 'elapsed', 'best', 'plateau', 'stale')
 _OVER = 'set restart to train it over from scratch (--restart true), or choose another out_dir'
 
@@ -416,7 +429,8 @@ def open_run(cfg:TrainConfig, out:Path, write:bool=True) -> dict|None:
         if st['extended'] and not cfg.extend:
             raise DRCNError(f'{out} is finished ({st["epoch"]} epochs, {st["elapsed"] / 60:.1f} min of epochs={was.epochs}, '
                             f'minutes={was.minutes:g}); to train it on to epochs={cfg.epochs}, minutes={cfg.minutes:g} set extend '
-                            '(--extend true: the schedule continues from where it stopped), or choose a new out_dir')
+                            '(--extend true: lr and alpha go on from the fraction of the new budget already done, no new warm-up), '
+                            'or choose a new out_dir')
         return st
     if write: check_finished(cfg, out, st, old)
     return None
@@ -439,7 +453,52 @@ def check_finished(cfg:TrainConfig, out:Path, st:dict, old:dict):
         write_metrics(st['rows'], metrics_f)
         print(f'{metrics_f}: was missing or damaged; rewritten from the resume state optimizer.pt', file=sys.stderr)
 
+# %% ../nbs/12_train.ipynb #dc272bd1
+class Report:
+    """What a run tells its user while it trains, a line at a time on the process's stderr (file descriptor 2): when it
+    starts, after `first` seconds of training, every `every` seconds after that, and at each epoch's end. For
+    `python -m drcn.train` that is the terminal. Under papermill it is the kernel's stderr, which is papermill's
+    terminal (ipykernel copies what reaches the descriptor into the output notebook as well): the main command talks
+    without papermill's `--log-output`, which would echo every output of every cell."""
+    def __init__(self, name:str, on:bool=True, first:float=15, every:float=60):
+        self.name, self.on, self.due_at, self.every = name, on, first, every
+
+    def say(self, line:str):
+        "`line`, after the run's name, on stderr (above a bar drawn on the same terminal)."
+        if not self.on: return
+        text = f'{self.name}: {line}'
+        if 'ipykernel' in sys.modules: os.write(2, (text + '\n').encode())  # the kernel's own stderr: papermill's terminal
+        else:
+            from tqdm import tqdm
+            tqdm.write(text, file=sys.stderr)
+
+    def due(self, t:float) -> bool:
+        "Whether a status line is due after `t` seconds of this start's training."
+        if not self.on or t < self.due_at: return False
+        self.due_at = t + self.every
+        return True
+
+def left_seconds(p:float, elapsed:float) -> float|None:
+    "Training seconds left when a fraction `p` of the budget took `elapsed` seconds (a minutes budget: exactly its rest)."
+    return elapsed * (1 - p) / p if p > 0 else None
+
+def status_line(where:str, p:float, patches:int, rate:float, left:float|None, loss:float|None, last:str) -> str:
+    "Where a run stands, in one line: the epoch, the budget done, patches and their rate, time left, loss, last PSNR."
+    return ' | '.join([f'{where}, {p:.1%} of the budget', f'{patches:,} patches, {rate:.1f} patches/s',
+                       f'{left / 60:.1f} min left' if left is not None else 'time left: until lr < 1e-6',
+                       *([f'loss {loss:.2e}'] if loss is not None else []), last])
+
+def write_progress(out:Path, **where):
+    "`progress.json` in the run folder: where training stands at its last save (what metrics.csv has only per epoch)."
+    write_json(dict(where, written=time.strftime('%Y-%m-%d %H:%M:%S')), out / 'progress.json')
+
 # %% ../nbs/12_train.ipynb #399a59df
+class Interrupted(KeyboardInterrupt):
+    "Ctrl-C (SIGINT) stopped training: says where, and how to go on, in one line."
+    def __init__(self, epoch:int, patches:int, saved:int):
+        super().__init__(f'interrupted at epoch {epoch}, patches {patches:,}; rerun the same command to resume '
+                         f'(from the last save, at patches {saved:,})')
+
 def train(cfg:TrainConfig, # the run's settings
           stop_after:int|None=None, # leave after this many epochs of this call, as an interruption would
          ) -> Path:
@@ -458,6 +517,7 @@ def train(cfg:TrainConfig, # the run's settings
     with run_lock(out) if rank == 0 else nullcontext():
         st = open_run(cfg, out, write=rank == 0)
         if st is not None: fit(cfg, out, st, device, rank, world, stop_after)
+        elif cfg.progress and rank == 0: Report(out.name).say('finished already: nothing to train (extend grows its budget)')
     return out
 
 def _fitting(e:Exception) -> str:
@@ -465,22 +525,33 @@ def _fitting(e:Exception) -> str:
     lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [type(e).__name__]
     return next((l for l in lines if l.startswith(('size mismatch', 'Missing key', 'Unexpected key'))), lines[0])[:200]
 
+def save_state(f:Path, model:nn.Module, opt, g:torch.Generator, **where):
+    "The resume point, written whole: weights, optimizer, generator and where training stands (`where`)."
+    atomic_save(dict(model={k: v.detach().cpu() for k, v in model.state_dict().items()}, optimizer=opt.state_dict(),
+                     generator=g.get_state(), **where), f)
+
 def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, world:int=1, stop_after:int|None=None):
     "The loop: train `cfg` in the run folder `out` from the resume state `st` ({}: from the start) until the budget is spent."
     state_f, ckpt_f, resumed = out / 'optimizer.pt', out / 'checkpoint.pt', bool(st)
+    report = Report(out.name, on=cfg.progress and rank == 0)
+    report.say(f'{"resuming at epoch " + str(st["epoch"] + 1) if resumed else "new run"}: {describe(cfg)} x{cfg.scales or cfg.scale}, '
+               f'{cfg.recipe} on {cfg.train_set}, budget ' + ', '.join([f'{cfg.epochs} epochs'] * bool(cfg.epochs) +
+               [f'{cfg.minutes:g} min'] * bool(cfg.minutes) or ['until lr < 1e-6']) + f'; resume state saved every {cfg.save_minutes:g} min')
     torch.manual_seed(cfg.seed)
     model = build_model(cfg)
     if cfg.init_from and not resumed: warm_start(model, cfg.init_from)
     probe, asked = None, cfg.precision
     if cfg.precision == 'auto':
+        report.say('timing a few steps of each precision (precision auto)')
         chosen, probe = probe_precision(cfg, device)
         cfg = dataclasses.replace(cfg, precision=chosen)
+        report.say(f'precision {chosen}: ' + ', '.join(f'{k} {v:.1f}' for k, v in probe.items()) + ' patches/s')
     model = model.to(device)
     if cfg.precision.endswith('_cl'): model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
     g = torch.Generator().manual_seed(cfg.seed)
     rows, epoch, elapsed, best = [], 0, 0.0, -1.0
-    plateau, stale = cfg.lr, 0
+    plateau, stale, step0, perm, sums, lr, alpha = cfg.lr, 0, 0, None, None, cfg.lr, 1.0
     if resumed:  # everything comes from the resume state: checkpoint.pt and metrics.csv may be one epoch ahead of it
         try:
             if 'model' in st: model.load_state_dict(st['model'])
@@ -488,9 +559,14 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
             opt.load_state_dict(st['optimizer']); g.set_state(st['generator'])
             if 'rows' in st: rows = st['rows']
             elif (out / 'metrics.csv').is_file(): rows = pd.read_csv(out / 'metrics.csv').to_dict('records')[:st['epoch']]
+            if st.get('step'): step0, perm, sums, lr, alpha = st['step'], st['perm'], st['sums'], st['lr'], st['alpha']
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError, pd.errors.ParserError) as e:
             raise DRCNError(f'{state_f}: does not fit this run ({_fitting(e)}): from another run, or damaged; {_OVER}') from None
         epoch, elapsed, best, plateau, stale = st['epoch'], st['elapsed'], st['best'], st['plateau'], st['stale']
+    patches = st.get('patches', sum(int(r['patches']) for r in rows))
+    if st.get('extended'):
+        print(f'{out}: extended to epochs={cfg.epochs}, minutes={cfg.minutes:g}; lr and alpha go on from the fraction of the '
+              'new budget already done (no new warm-up)', file=sys.stderr)
     # one entry per start that trained: what each stretch of epochs ran with (a start that recorded no epoch left no trace)
     segments = [s for s in st.get('segments', []) if s['from_epoch'] < epoch] + [dict(
         from_epoch=epoch, from_minutes=elapsed / 60, epochs=cfg.epochs, minutes=cfg.minutes, extend=st.get('extended', False),
@@ -507,7 +583,7 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
     X = torch.cat([p['x'] for p in parts]).to(device)  # the training set stays resident on the device
     Y = torch.cat([p['y'] for p in parts]).to(device); del parts
     n = len(X); epoch_size = cfg.epoch_size or n
-    val_paths = image_paths(cfg.val_set) if rank == 0 else []
+    val_paths = check_val_images(image_paths(cfg.val_set), cfg.scale) if rank == 0 else []
     steps_per_epoch = max(1, epoch_size // cfg.batch_size)
     local = cfg.batch_size // world
 
@@ -516,71 +592,91 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
         p_t = t / (cfg.minutes * 60) if cfg.minutes else 0.0
         return min(1.0, max(p_ep, p_t))
 
-    done = progress_at(0, elapsed) >= 1.0 or (cfg.recipe == 'paper' and plateau < 1e-6)
+    def status(s, t, loss, label):
+        last = (f'{cfg.val_set} x{cfg.scale} {rows[-1]["val_psnr"]:.3f} dB (epoch {len(rows)})' if rows
+                else f'{cfg.val_set} x{cfg.scale}: validated after epoch 1')
+        p = progress_at(s, t)
+        return status_line(label, p, patches, (patches - patches0) / max(t - elapsed0, 1e-9), left_seconds(p, t), loss, last)
+
+    def where(s, t):  # the resume state's and progress.json's account of the point reached
+        return dict(epoch=epoch, step=s, patches=patches, elapsed=float(t), best=float(best), plateau=float(plateau),
+                    stale=stale, lr=float(lr), alpha=float(alpha), rows=json.loads(json.dumps(rows, default=float)))
+
+    done = progress_at(step0, elapsed) >= 1.0 or (cfg.recipe == 'paper' and plateau < 1e-6)
     bar = None
-    if cfg.progress and rank == 0 and not done:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=1000, desc=f'{describe(cfg)} x{cfg.scales or cfg.scale} {cfg.precision}', unit='‰')
-        bar.update(int(progress_at(0, elapsed) * 1000))
+    if cfg.progress and rank == 0 and not done and ('ipykernel' in sys.modules or sys.stderr.isatty()):
+        from tqdm.auto import tqdm  # in Jupyter a widget; on a terminal a bar the lines are written above
+        bar = tqdm(total=1000, desc=f'{describe(cfg)} x{cfg.scales or cfg.scale} {cfg.precision}', unit='‰', file=sys.stderr)
+        bar.update(int(progress_at(step0, elapsed) * 1000))
     net.train()
-    epoch0 = epoch
-    while not done:
-        t_ep, sums, k = time.perf_counter(), dict(loss=0.0, l1=0.0, l2=0.0), 0
-        perm = torch.randperm(n, generator=g)
-        for s in range(steps_per_epoch):
-            p = progress_at(s, elapsed + time.perf_counter() - t_ep)
-            if p >= 1.0: break
-            alpha = alpha_at(p, cfg.alpha_schedule, cfg.alpha_decay)
-            lr = (adam_lr(p, cfg.lr) if cfg.recipe == 'adam' else plateau if cfg.recipe == 'paper'
-                  else step_lr(epoch, cfg.lr, cfg.lr_step, cfg.lr_gamma))
-            for grp in opt.param_groups: grp['lr'] = lr
-            idx = perm[torch.arange(s * cfg.batch_size, (s + 1) * cfg.batch_size) % n]
-            x, y = X[idx.to(device)], Y[idx.to(device)].float() / 255
-            if cfg.augment:
-                x, y = augment(x, y, g)  # draws on the CPU generator, transforms on the device
-            x, y = x[rank * local:(rank + 1) * local], y[rank * local:(rank + 1) * local]
-            x, y = to_format(x, cfg.precision), to_format(y, cfg.precision)
-            parts = train_step(net, opt, x, y, cfg.precision, alpha, cfg.beta, cfg.clip, device, cfg.clip_mode)
-            if not math.isfinite(parts['loss']):
-                raise DRCNError(f'loss became {parts["loss"]} at epoch {epoch + 1}, step {s + 1}: training diverged; '
-                                f'the last good checkpoint is kept in {out} (try a lower lr or clip)')
-            for key in sums: sums[key] += parts[key]
-            k += 1
-            if bar is not None:
-                bar.n = int(progress_at(s + 1, elapsed + time.perf_counter() - t_ep) * 1000)
-                bar.set_postfix(loss=f'{parts["loss"]:.2e}', alpha=f'{alpha:.2f}', lr=f'{lr:.1e}', refresh=False); bar.update(0)
-        if k == 0: break
-        elapsed += time.perf_counter() - t_ep
-        epoch += 1
-        if rank == 0:
-            t_val = time.perf_counter()
-            row = dict(epoch=epoch, steps=k, patches=k * cfg.batch_size, lr=lr, alpha=alpha,
-                       **{key: v / k for key, v in sums.items()})
-            row.update(validate(model, cfg, device, val_paths))
-            row.update(train_minutes=elapsed / 60, val_seconds=time.perf_counter() - t_val)
-            rows.append(row)
-            if cfg.recipe == 'paper':  # divide by 10 after 5 epochs without a better validation PSNR
-                if row['val_psnr'] > best + 1e-4: best, stale = row['val_psnr'], 0
-                else:
-                    stale += 1
-                    if stale >= 5: plateau, stale = plateau / 10, 0
-            else: best = max(best, row['val_psnr'])
-            meta = dict(scale=cfg.scale, config=asdict(cfg), epoch=epoch, train_minutes=elapsed / 60,
-                        val_psnr=row['val_psnr'], name=Path(cfg.out_dir).name)
-            save_checkpoint(ckpt_f, model, meta)
-            write_metrics(rows, out / 'metrics.csv')
-            # the resume point, whole and last: killed before this rename, a resume trains this epoch again, identically
-            atomic_save(dict(model={k: v.detach().cpu() for k, v in model.state_dict().items()}, optimizer=opt.state_dict(),
-                             generator=g.get_state(), epoch=epoch, elapsed=float(elapsed), best=float(best),
-                             plateau=float(plateau), stale=stale, rows=json.loads(json.dumps(rows, default=float))), state_f)
-            if bar is not None: bar.write(f"epoch {epoch}: loss {row['loss']:.3e}  {cfg.val_set} x{cfg.scale} "
-                                          f"{row['val_psnr']:.3f} dB  ({elapsed / 60:.1f} min)")
-        done = progress_at(0, elapsed) >= 1.0 or (cfg.recipe == 'paper' and plateau < 1e-6)
-        if stop_after is not None and epoch - epoch0 >= stop_after: break
-        if world > 1:  # every process takes rank 0's decision
-            import torch.distributed as dist
-            flag = torch.tensor([float(done), plateau]); dist.broadcast(flag, 0); done, plateau = bool(flag[0]), float(flag[1])
-    if bar is not None: bar.close()
+    epoch0, patches0, elapsed0, saved, saved_at = epoch, patches, elapsed, patches, time.perf_counter()
+    try:
+        while not done:
+            t_ep = time.perf_counter()
+            if not step0: perm, sums = torch.randperm(n, generator=g), dict(loss=0.0, l1=0.0, l2=0.0)
+            k, step0 = step0, 0  # resumed within an epoch: its permutation, from the next step
+            for s in range(k, steps_per_epoch):
+                p = progress_at(s, elapsed + time.perf_counter() - t_ep)
+                if p >= 1.0: break
+                alpha = alpha_at(p, cfg.alpha_schedule, cfg.alpha_decay)
+                lr = (adam_lr(p, cfg.lr) if cfg.recipe == 'adam' else plateau if cfg.recipe == 'paper'
+                      else step_lr(epoch, cfg.lr, cfg.lr_step, cfg.lr_gamma))
+                for grp in opt.param_groups: grp['lr'] = lr
+                idx = perm[torch.arange(s * cfg.batch_size, (s + 1) * cfg.batch_size) % n]
+                x, y = X[idx.to(device)], Y[idx.to(device)].float() / 255
+                if cfg.augment:
+                    x, y = augment(x, y, g)  # draws on the CPU generator, transforms on the device
+                x, y = x[rank * local:(rank + 1) * local], y[rank * local:(rank + 1) * local]
+                x, y = to_format(x, cfg.precision), to_format(y, cfg.precision)
+                parts = train_step(net, opt, x, y, cfg.precision, alpha, cfg.beta, cfg.clip, device, cfg.clip_mode)
+                if not math.isfinite(parts['loss']):
+                    raise DRCNError(f'loss became {parts["loss"]} at epoch {epoch + 1}, step {s + 1}: training diverged; '
+                                    f'the last good checkpoint is kept in {out} (try a lower lr or clip)')
+                for key in sums: sums[key] += parts[key]
+                k, patches, now = k + 1, patches + cfg.batch_size, elapsed + time.perf_counter() - t_ep
+                if (rank == 0 and cfg.save_minutes and time.perf_counter() - saved_at >= cfg.save_minutes * 60
+                        and k < steps_per_epoch and progress_at(k, now) < 1.0):  # else the epoch's end saves next
+                    save_state(state_f, model, opt, g, **where(k, now), perm=perm, sums=sums)  # mid-epoch: its order and sums
+                    write_progress(out, **{k_: v for k_, v in where(k, now).items() if k_ != 'rows'}, loss=sums['loss'] / k)
+                    saved, saved_at = patches, time.perf_counter()
+                if report.due(now - elapsed0): report.say(status(k, now, sums['loss'] / k, f'epoch {epoch + 1}'))
+                if bar is not None:
+                    bar.n = int(progress_at(k, now) * 1000)
+                    bar.set_postfix(loss=f'{parts["loss"]:.2e}', alpha=f'{alpha:.2f}', lr=f'{lr:.1e}', refresh=False); bar.update(0)
+            if k == 0: break
+            elapsed += time.perf_counter() - t_ep
+            epoch += 1
+            if rank == 0:
+                t_val = time.perf_counter()
+                row = dict(epoch=epoch, steps=k, patches=k * cfg.batch_size, lr=lr, alpha=alpha,
+                           **{key: v / k for key, v in sums.items()})
+                row.update(validate(model, cfg, device, val_paths))
+                row.update(train_minutes=elapsed / 60, val_seconds=time.perf_counter() - t_val)
+                rows.append(row)
+                if cfg.recipe == 'paper':  # divide by 10 after 5 epochs without a better validation PSNR
+                    if row['val_psnr'] > best + 1e-4: best, stale = row['val_psnr'], 0
+                    else:
+                        stale += 1
+                        if stale >= 5: plateau, stale = plateau / 10, 0
+                else: best = max(best, row['val_psnr'])
+                meta = dict(scale=cfg.scale, config=asdict(cfg), epoch=epoch, train_minutes=elapsed / 60,
+                            val_psnr=row['val_psnr'], name=Path(cfg.out_dir).name)
+                save_checkpoint(ckpt_f, model, meta)
+                write_metrics(rows, out / 'metrics.csv')
+                # the resume point, whole and last: killed before this rename, a resume trains this epoch again, identically
+                save_state(state_f, model, opt, g, **where(0, elapsed))
+                write_progress(out, **{k_: v for k_, v in where(0, elapsed).items() if k_ != 'rows'}, loss=row['loss'],
+                               val_psnr=row['val_psnr'])
+                saved, saved_at = patches, time.perf_counter()
+                report.say(status(0, elapsed, row['loss'], f'epoch {epoch} done'))
+            done = progress_at(0, elapsed) >= 1.0 or (cfg.recipe == 'paper' and plateau < 1e-6)
+            if stop_after is not None and epoch - epoch0 >= stop_after: break
+            if world > 1:  # every process takes rank 0's decision
+                import torch.distributed as dist
+                flag = torch.tensor([float(done), plateau]); dist.broadcast(flag, 0); done, plateau = bool(flag[0]), float(flag[1])
+    except KeyboardInterrupt: raise Interrupted(epoch + 1, patches, saved) from None
+    finally:
+        if bar is not None: bar.close()
     if rank == 0 and rows:
         try: plot_curves(pd.DataFrame(rows), out / 'curves.png', title=f'{out.name}: {describe(cfg)}, x{cfg.scales or cfg.scale}, {cfg.recipe}, {cfg.precision}', arch=cfg.arch)
         except Exception as e: print(f'(no curves plot: {e})')
@@ -602,26 +698,59 @@ def plot_curves(m:pd.DataFrame, path, title:str='', arch:str='drcn'):
     write_whole(path, lambda t: fig.savefig(t, dpi=110, format='png')); plt.close(fig)
 
 # %% ../nbs/12_train.ipynb #1b8d60f3
+EVAL_SETS = 'Set5'  # measured after training into the run's eval.csv (nbs/train.ipynb's eval_sets)
+
+def field_comments(src:str) -> dict[str, str]:
+    "The comment after each field of a dataclass's source: `scale:int = 2  # upscaling factor` -> {'scale': 'upscaling factor'}."
+    return {m[1]: m[2].strip() for m in re.finditer(r'^[ \t]+(\w+)[ \t]*:[^=\n]+=[^#\n]*#[ \t]*(.*)$', src, re.M)}
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints the usage, then the error: one line is the rule of our commands
         self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
 
+def train_parser() -> argparse.ArgumentParser:
+    "`python -m drcn.train`'s flags: every `TrainConfig` field, its comment as help, its default; and `--eval_sets`."
+    ap = _Parser(prog='python -m drcn.train', description='Train a model, or resume the run in --out_dir, then measure it on '
+                 '--eval_sets as drcn-eval does (eval.csv): what nbs/train.ipynb does, every parameter a flag.')
+    try: helps = field_comments(inspect.getsource(TrainConfig))
+    except (OSError, TypeError): helps = {}  # no source at hand (the class of a notebook's session): flags without help
+    for f in dataclasses.fields(TrainConfig):  # a string: TrainConfig gives it the field's type, strictly
+        ap.add_argument(f'--{f.name}', default=f.default, metavar=f.type.split('|')[0].upper(),
+                        help=f'{helps.get(f.name, "")} (default: {f.default!r})'.replace('%', '%%'))
+    ap.add_argument('--eval_sets', default=EVAL_SETS, metavar='SETS', help='after training: sets or folders, comma-separated, '
+                    f'measured as drcn-eval does into the run\'s eval.csv; \'\' for none (default: {EVAL_SETS!r})')
+    return ap
+
+def parse_flags(argv=None) -> tuple[TrainConfig, list[str]]:
+    "The `TrainConfig` and the evaluation sets of command-line flags (`--scale 4 --minutes 30 --eval_sets Set5,Set14`)."
+    ns = vars(train_parser().parse_args(argv))
+    sets = [s.strip() for s in ns.pop('eval_sets').split(',') if s.strip()]
+    return TrainConfig(**ns), sets
+
 def parse_args(argv=None) -> TrainConfig:
-    "A `TrainConfig` from command-line flags (`--scale 4 --minutes 30 ...`)."
-    ap = _Parser(prog='python -m drcn.train', description='Train DRCN (resumes the run in --out_dir).')
-    for f in dataclasses.fields(TrainConfig):
-        ap.add_argument(f'--{f.name}', default=f.default)  # a string: TrainConfig gives it the field's type, strictly
-    return TrainConfig(**vars(ap.parse_args(argv)))
+    "A `TrainConfig` from command-line flags."
+    return parse_flags(argv)[0]
+
+def evaluate_run(run:Path, sets:list[str], device:str='auto', progress:bool=True) -> pd.DataFrame:
+    "The run's checkpoint measured on `sets` at its scale as drcn-eval measures (fp32); also written to the run's eval.csv."
+    model, meta = load_checkpoint(run / 'checkpoint.pt')
+    result = evaluate(Upscaler(model, meta, device=device), sets, [meta['scale']], name=meta['name'], progress=progress)
+    write_whole(run / 'eval.csv', lambda t: result.drop(columns='psnr_d', errors='ignore').to_csv(t, index=False))
+    return result
 
 def main(argv=None):
     try:
-        out = train(parse_args(argv))
+        cfg, sets = parse_flags(argv)
+        for s in sets: image_paths(s)  # an unknown set is refused now, not after the training
+        out = train(cfg)
         m = pd.read_csv(out / 'metrics.csv')
         print(f'{out}: {len(m)} epochs, {m.train_minutes.iloc[-1]:.1f} min, validation {m.val_psnr.iloc[-1]:.3f} dB')
+        if sets and int(os.environ.get('RANK', '0')) == 0: print(format_table(evaluate_run(out, sets, cfg.device, cfg.progress)))
     except DRCNError as e:
         print(f'drcn.train: error: {e}', file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt:
-        print('drcn.train: interrupted; run the same command again to resume from the last epoch', file=sys.stderr); sys.exit(130)
+    except KeyboardInterrupt as e:  # Ctrl-C: where training stood, and how to go on
+        print(f'drcn.train: {e if isinstance(e, Interrupted) else "interrupted; rerun the same command to resume"}',
+              file=sys.stderr); sys.exit(130)
 
 # %% ../nbs/12_train.ipynb #134bf9eb
 if __name__ == '__main__' and not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules: main()

@@ -27,7 +27,8 @@ def setup(tmp_path_factory):
     Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(d / 'val' / 'v.png')
     args = ['--scale', '2', '--filters', '8', '--recursions', '2', '--train_set', d / 'imgs', '--val_set', d / 'val',
             '--epochs', str(EPOCHS), '--minutes', '0', '--epoch_size', '512', '--batch_size', '8', '--patch', '21',
-            '--stride', '10', '--precision', 'fp32', '--device', 'cpu', '--threads', '1', '--progress', 'false']
+            '--stride', '10', '--precision', 'fp32', '--device', 'cpu', '--threads', '1', '--progress', 'false',
+            '--eval_sets', d / 'val']
     env = dict(DRCN_CACHE=str(d / 'cache'), OMP_NUM_THREADS='1')
     cmd = lambda out: [sys.executable, '-m', 'drcn.train', *map(str, args), '--out_dir', str(out)]
     r = run(cmd(d / 'reference'), cwd=d, env=env)
@@ -100,6 +101,28 @@ def test_kill_during_epoch_then_resume(setup, workdir, monkeypatch):
     m = pd.read_csv(out / 'metrics.csv')
     assert list(m.epoch) == list(range(1, EPOCHS + 1))
     same_metrics(m, setup['reference'])
+
+
+
+def test_kill_within_the_first_epoch_after_a_timed_save_then_resume(setup, workdir, monkeypatch):
+    """Issue 19.2: resume points were whole epochs apart (27.7 minutes on a loaded machine). With `--save_minutes` the
+    state is saved within the epoch too: kill -9 after such a save, before any epoch ended, and the same command goes on
+    from the saved step with the epoch's own sample order, ending exactly as the run that was never killed."""
+    import json
+    out = workdir / 'run'
+    p = subprocess.Popen([*setup['cmd'](out), '--save_minutes', '0.003'], cwd=setup['dir'], env=dict(os.environ, **setup['env']),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0, where = time.time(), {}
+    while not where.get('step'):
+        assert p.poll() is None and time.time() - t0 < 300, 'the run ended before a save within its first epoch'
+        try: where = json.loads((out / 'progress.json').read_text())
+        except (FileNotFoundError, ValueError): pass
+        time.sleep(0.01)
+    os.kill(p.pid, signal.SIGKILL); p.wait()
+    assert where['epoch'] == 0 and rows(out / 'metrics.csv') == 0 and not (out / 'checkpoint.pt').exists(), where
+    assert torch.load(out / 'optimizer.pt', weights_only=True)['step'] >= where['step']
+    assert train_cli(setup, out, monkeypatch=monkeypatch)[0] == 0  # the same command again (saving per epoch only)
+    same_metrics(pd.read_csv(out / 'metrics.csv'), setup['reference'])
 
 
 KILL = '''
