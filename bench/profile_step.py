@@ -5,7 +5,8 @@
 
 One thread by default: CPU time per op is then what it would be on an idle machine even when other jobs share the
 cores, so tables from a busy machine can still be compared (as ratios). `--allocator both` races the step with
-glibc's default allocator against `drcn.speed.tune_allocator()`, one process per measurement, interleaved.
+glibc's default allocator against `drcn.speed.tune_allocator()`, one process per measurement, interleaved;
+`--compile` races the eager step against `torch.compile`'s (inductor), compile time reported apart.
 """
 import argparse, platform, resource, time
 import torch
@@ -30,6 +31,7 @@ def main():
     ap.add_argument('--threads', type=int, default=1); ap.add_argument('--steps', type=int, default=3)
     ap.add_argument('--allocator', choices=('tuned', 'default', 'both'), default='tuned')
     ap.add_argument('--rate', action='store_true', help=argparse.SUPPRESS)
+    ap.add_argument('--compile', action='store_true', help="race the eager step against torch.compile's (inductor)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads); dev = torch.device('cpu')
     info = machine_info(dev)
@@ -50,6 +52,21 @@ def main():
             print(f"allocator {k:8s}: {v['rate']:6.1f} patches per {'CPU-' if a.threads == 1 else ''}second, "
                   f"{v['faults']:,.0f} page faults per step (medians of 3 processes)")
         print(f"tuned / default: {med['tuned']['rate'] / med['default']['rate']:.2f}x")
+        return
+    if a.compile:  # eager vs inductor, the same step; compile time reported apart, never counted in the rates
+        tune_allocator()
+        torch.manual_seed(0)
+        m = DRCN(a.F, a.D)
+        if a.precision.endswith('_cl'): m = m.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(m.parameters(), 1e-5)
+        x = to_format(torch.rand(a.batch, 1, 41, 41), a.precision)
+        mc = torch.compile(m)
+        t = time.perf_counter(); train_step(mc, opt, x, x, a.precision, 0.5, 0.0, 0.4, dev)
+        print(f'compile (first compiled step): {time.perf_counter() - t:.0f} s')
+        secs = race({'eager': lambda: train_step(m, opt, x, x, a.precision, 0.5, 0.0, 0.4, dev),
+                     'compiled': lambda: train_step(mc, opt, x, x, a.precision, 0.5, 0.0, 0.4, dev)}, rounds=4, clock=clock)
+        for k, v in secs.items(): print(f'{k:8s}: {a.batch / v:6.1f} patches per {"CPU-" if a.threads == 1 else ""}second')
+        print(f"compiled / eager: {secs['eager'] / secs['compiled']:.2f}x")
         return
     if a.rate:  # the child of --allocator both: a rate and the page faults per step, as JSON
         import json
