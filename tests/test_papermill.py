@@ -57,3 +57,39 @@ def test_train_notebook_unknown_parameter_refused(workdir):
     err = [l for l in r.stderr.splitlines() if 'DRCNError' in l]
     assert err == ['DRCNError: unknown parameter recursion: the parameters are the fields of drcn.train.TrainConfig and eval_sets'], r.stderr[-2000:]
     assert 'Unable to parse line' not in r.stderr, r.stderr[:2000]
+
+
+def test_train_notebook_talks_then_ctrl_c_one_line_then_resumes(workdir):
+    """Issue 19.1, 19.3: the main command showed papermill's `Executing: 50%` for an hour, and Ctrl-C ended in a kernel
+    traceback (ZMQError, Aborted!) with no word on resuming. Training's lines reach papermill's stderr (the terminal)
+    while it runs, with patches/s, time left and the last PSNR; SIGINT to papermill (Ctrl-C) ends in one line saying
+    where; the same command then resumes."""
+    import os, re, signal, subprocess, time
+    imgs = workdir / 'imgs'; imgs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2): Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(imgs / f'a{i}.png')
+    run_dir = workdir / 'run'
+    params = dict(filters=8, recursions=2, train_set=imgs, val_set=imgs, eval_sets=imgs, epochs=4, minutes=0, epoch_size=512,
+                  batch_size=8, patch=21, stride=10, precision='fp32', device='cpu', threads=1, out_dir=run_dir)
+    args = [a for k, v in params.items() for a in ('-p', k, str(v))]
+    cmd = [BIN / 'papermill', '-k', 'drcn', '--no-progress-bar', '--cwd', str(workdir), ROOT / 'nbs' / 'train.ipynb',
+           workdir / 'out.ipynb', *args]  # the README's main command, on a tiny configuration
+    with open(workdir / 'err.txt', 'w') as err:
+        p = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=err)
+        t0 = time.time()
+        while not ((run_dir / 'metrics.csv').is_file() and len(pd.read_csv(run_dir / 'metrics.csv')) >= 1):
+            assert p.poll() is None and time.time() - t0 < 300, (workdir / 'err.txt').read_text()[-2000:]
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT); p.wait(timeout=120)
+    text = (workdir / 'err.txt').read_text()
+    ours = [l for l in text.splitlines() if l.startswith('run: ')]
+    assert ours and ours[0].startswith('run: new run: DRCN F=8 D=2 x2'), text[-3000:]
+    assert any(re.search(r'epoch 1 done, .*patches/s \| [\d.]+ min left \| .* [\d.]+ dB \(epoch 1\)', l) for l in ours), ours
+    stop = [l for l in text.splitlines() if 'interrupted' in l]
+    assert len(stop) == 1 and re.fullmatch(r'interrupted at epoch [2-4], patches [\d,]+; rerun the same command to resume '
+                                            r'\(from the last save, at patches [\d,]+\)', stop[0]), text[-3000:]
+    assert 'Traceback' not in text and 'ZMQError' not in text, text[-3000:]
+    r = run(cmd, cwd=workdir)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert re.search(r'^run: resuming at epoch [2-4]', r.stderr, re.M), r.stderr[-3000:]
+    assert len(pd.read_csv(run_dir / 'metrics.csv')) == 4 and (run_dir / 'eval.csv').is_file()
