@@ -54,9 +54,9 @@ def test_train_module_then_eval_checkpoint(workdir, arch):
     r = run([sys.executable, '-m', 'drcn.train', '--scale', '2', '--filters', '8', '--arch', arch, *ARCH_FLAGS[arch],
              '--recipe', 'adam', '--train_set', imgs, '--val_set', imgs, '--epochs', '2', '--minutes', '0', '--epoch_size', '16',
              '--batch_size', '8', '--patch', '21', '--stride', '10', '--precision', 'auto', '--device', 'cpu',
-             '--progress', 'false', '--out_dir', out], cwd=workdir)
+             '--progress', 'false', '--out_dir', out, '--eval_sets', imgs], cwd=workdir)
     assert r.returncode == 0, r.stderr
-    for f in ('config.json', 'checkpoint.pt', 'optimizer.pt', 'metrics.csv', 'curves.png'): assert (out / f).is_file(), f
+    for f in ('config.json', 'checkpoint.pt', 'optimizer.pt', 'metrics.csv', 'curves.png', 'eval.csv'): assert (out / f).is_file(), f
     m = pd.read_csv(out / 'metrics.csv')
     assert len(m) == 2 and {'val_psnr', 'val_psnr_y1', 'alpha', 'lr'} <= set(m.columns)
     assert ('val_psnr_y2' in m.columns) == (arch == 'drcn')  # only DRCN has intermediate predictions
@@ -65,6 +65,19 @@ def test_train_module_then_eval_checkpoint(workdir, arch):
     assert r.returncode == 0, r.stderr
     e = pd.read_csv(csv)
     assert e.loc[0, 'method'] == 'run' and abs(e.loc[0, 'psnr'] - m.val_psnr.iloc[-1]) < 1e-6
+
+
+def test_train_module_help_and_eval_sets(workdir):
+    """Issue 19.5: `--help` showed no description or default for any flag, and there was no --eval_sets: now each flag
+    reads like the notebook's parameter comment, with its default; an unknown eval set is refused before training."""
+    r = run([sys.executable, '-m', 'drcn.train', '--help'], cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    text = ' '.join(r.stdout.split())
+    assert '--scale INT upscaling factor: 2, 3 or 4 (default: 2)' in text, text
+    assert "--save_minutes FLOAT also save the resume state" in text and "--eval_sets SETS after training" in text, text
+    r = run([sys.executable, '-m', 'drcn.train', '--eval_sets', 'Set6', '--out_dir', workdir / 'r'], cwd=workdir)
+    assert r.returncode == 2 and r.stderr.startswith("drcn.train: error: unknown set 'Set6'"), r.stderr
+    assert not (workdir / 'r').exists()  # refused before any training
 
 
 def test_train_module_bad_scale(workdir):
