@@ -35,9 +35,12 @@ def sync(dev):
 
 
 def matmul_gflops(dev, dtype, n, rounds):
+    "The machine's matmul rate: the best of `rounds` timed products (a rate is a peak; a slow round is another job's)."
     a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
-    def f(): a @ b; sync(dev)
-    return 2 * n ** 3 / race({'mm': f}, rounds=rounds)['mm'] / 1e9
+    a @ b; sync(dev); best = float('inf')
+    for _ in range(rounds):
+        t = time.perf_counter(); a @ b; sync(dev); best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
 
 
 def train_steps(F, D, dev, batch):
@@ -102,21 +105,25 @@ def main():
     ap.add_argument('--json', help='write the figures here')
     ap.add_argument('--quick', action='store_true', help='fewer rounds (a smoke run, noisier)')
     ap.add_argument('--big', action='store_true', help='also time drcn-upscale on 2000x1500 and 4000x3000 photos (minutes)')
+    ap.add_argument('--no-allocator', action='store_true',
+                    help="leave glibc's allocator as it is (to time an older checkout: PYTHONPATH=OLD python bench/speed.py --no-allocator)")
     a = ap.parse_args()
-    tune_allocator()
+    if not a.no_allocator: tune_allocator()
     dev = torch.device(a.device)
     gpu = dev.type == 'cuda'
     if gpu: torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     rounds = 2 if a.quick else 3
     n = 8192 if gpu else 2048
-    mm = {'fp32': matmul_gflops(dev, torch.float32, n, rounds + 2), 'bf16': matmul_gflops(dev, torch.bfloat16, n, rounds + 2)}
+    mm = {'fp32': matmul_gflops(dev, torch.float32, n, rounds + 4), 'bf16': matmul_gflops(dev, torch.bfloat16, n, rounds + 4)}
     info = machine_info(dev)
     try:
         cpuinfo = Path('/proc/cpuinfo').read_text().splitlines()
         info['cpu_family_model'] = '/'.join(next(l.split(':')[1].strip() for l in cpuinfo if l.startswith(k))
                                             for k in ('cpu family', 'model\t', 'stepping'))
     except (OSError, StopIteration): pass
-    res = dict(machine=dict(info, platform=platform.platform()), matmul_gflops=mm,
+    import drcn
+    res = dict(machine=dict(info, platform=platform.platform()), package=str(Path(drcn.__file__).parent), allocator_tuned=not a.no_allocator,
+               matmul_gflops=mm,
                bf16_over_fp32_matmul=mm['bf16'] / mm['fp32'], models={})
     print(f"{info.get('cpu', '?')} ({info.get('cpu_family_model', '?')}; {', '.join(info.get('isa', []))}), "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
@@ -125,7 +132,7 @@ def main():
     for name, (F, D) in sizes.items():
         batch = 64 if gpu else (16 if F == 64 else 4)
         cfg = resolve(TrainConfig(filters=F, recursions=D, device=a.device, batch_size=batch))
-        chosen, probe = probe_precision(cfg, dev, rounds=1 if a.quick else 2)  # what precision='auto' does
+        chosen, probe = probe_precision(cfg, dev)  # what precision='auto' does
         secs = race(train_steps(F, D, dev, batch), rounds=rounds)
         rates = {p: batch / s if math.isfinite(s) else 0.0 for p, s in secs.items()}
         best = max(rates, key=rates.get)
@@ -147,6 +154,9 @@ def main():
               + f" patches/s; {r['train_gflops']:.0f} GFLOP/s = {r['train_efficiency']:.2f} of {best[:4]} matmul"
               f" (fp32: {r['fp32_train_efficiency']:.2f} of fp32 matmul); infer {side}x{side} Mpixel/s "
               + ', '.join(f'{k} {v:.3f} ({ieff[k]:.2f})' for k, v in infer.items()), flush=True)
+    late = {'fp32': matmul_gflops(dev, torch.float32, n, rounds + 4), 'bf16': matmul_gflops(dev, torch.bfloat16, n, rounds + 4)}
+    print(f"matmul again at the end: fp32 {late['fp32']:.0f}, bf16 {late['bf16']:.0f} GFLOP/s (efficiencies above use the start's)")
+    res['matmul_gflops_end'] = late
     if a.big: res['big'] = big_upscale()
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2))
