@@ -21,7 +21,7 @@ def test_repro_fast(workdir, mirror):
         assert (out / 'figures' / f).stat().st_size > 1000, f
     for nb in ('01_models.ipynb', '02_table.ipynb', '03_figures.ipynb'): assert (out / nb).is_file()
     summary = pd.read_csv(out / 'models' / 'summary.csv')
-    assert sorted(summary.model) == sorted(model_plan('fast')) and len(summary) == 22  # 3 scales, 6 depth, 7 ablation, VDSR, DRRN, 4 multi-scale
+    assert sorted(summary.model) == sorted(model_plan('fast'))  # every model of the plan: scales, depth, ablation, VDSR, DRRN, multi-scale
     a = pd.read_csv(out / 'table_archs.csv')  # our VDSR and DRRN beside the published ones
     mine = a[a.method.str.startswith('ours')].set_index('method')
     assert set(mine.index) == {'ours: VDSR x2 (CPU)', 'ours: DRRN B1U9 x2 (CPU)'} and set(mine.scale) == {2}
@@ -44,7 +44,7 @@ def check_studies(out):
     assert list(a.columns) == ['variant', 'D', 'skip', 'supervision', 'init', 'seed', 'run', 'patches', 'psnr', 'ssim',
                                'train_minutes', 'first_loss', 'final_loss', 'beats_bicubic']
     plan_ab = ablation_runs('fast')
-    assert sorted(zip(a.variant, a.D)) == sorted(zip(plan_ab.variant, plan_ab.D)) and len(a) == 9 and set(a.seed) == set(ABLATION_SEEDS)
+    assert sorted(zip(a.variant, a.D)) == sorted(zip(plan_ab.variant, plan_ab.D)) and set(a.seed) == set(ABLATION_SEEDS)
     basic = a[a.variant == 'basic']
     assert (~basic.skip).all() and (~basic.supervision).all() and set(a[a.variant == 'both_he'].init) == {'he'}
     assert np.isfinite(a[['psnr', 'ssim', 'first_loss', 'final_loss']].to_numpy()).all() and set(a.patches) == {32}
