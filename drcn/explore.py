@@ -272,7 +272,7 @@ class Explorer:
                  size:int=192, # panel side on screen, pixels
                  keep:int=8, # runs kept in the cache
                 ):
-        if not models: raise DRCNError('no models: train one (drcn-train) or pass quick_model(...) to the explorer')
+        if not models: raise DRCNError('no models: train one (python -m drcn.train) or pass quick_model(...) to the explorer')
         self.paths, self.device, self.size, self.keep = dict(models), device, size, keep
         self.nets, self.runs, self.charts, self.uploads = {}, OrderedDict(), {}, {}
         self.model = next(iter(self.paths))
