@@ -292,6 +292,7 @@ def upscale_file(input, # image file to upscale
                  precision:str='auto', # 'auto' (the faster of the two here), 'fp32' (exact) or 'bf16'
                  progress:bool=True, # progress bar for images of several tiles
                  note=None, # called with each note for the user
+                 overwrite:bool=False, # allow OUTPUT to be the INPUT file itself
                 ) -> dict:
     "Upscale `input` into `output`; a summary dict."
     t0 = time.perf_counter()
@@ -299,6 +300,8 @@ def upscale_file(input, # image file to upscale
     if tile is not None and tile < 1: raise DRCNError(f'--tile must be at least 1 pixel, got {tile}')
     check_precision(precision, ('auto', 'fp32', 'bf16')); check_device(device)  # the same checks as drcn-eval's
     check_output(output)
+    if not overwrite and Path(output).exists() and Path(output).resolve() == Path(input).resolve():
+        raise DRCNError(f'{output} is the input image; name another output, or pass --overwrite to replace the input')
     pic = read_picture(input)
     check_output(output, pic.alpha)
     for n in pic.notes: (note or print)(n)
@@ -325,10 +328,12 @@ def main(argv=None):
     ap.add_argument('--precision', default='auto', help="'auto' (default: bf16 where it is faster here, as on CPUs with AMX; "
                     "within 0.02 dB of fp32 on Set5/Set14), 'fp32' (exact output) or 'bf16'")
     ap.add_argument('--no-progress', action='store_true', help='no progress bar')
+    ap.add_argument('--overwrite', action='store_true', help='allow OUTPUT to be the input file (it is replaced)')
     a = ap.parse_args(argv)
     try:
         r = upscale_file(a.input, a.output, a.scale, a.model, a.any_scale, a.tile, a.device, a.precision,
-                         progress=not a.no_progress, note=lambda n: print(f'drcn-upscale: note: {n}', file=sys.stderr))
+                         progress=not a.no_progress, note=lambda n: print(f'drcn-upscale: note: {n}', file=sys.stderr),
+                         overwrite=a.overwrite)
         print(f"{r['output']}: {r['size_in'][0]}x{r['size_in'][1]} -> {r['size_out'][0]}x{r['size_out'][1]} "
               f"(x{r['scale']}, model {r['model']}, {r['precision']}, {r['seconds']:.1f} s)")
     except DRCNError as e:
