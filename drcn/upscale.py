@@ -171,7 +171,10 @@ def upscale_picture(pic:Picture, # the input
     H, W, C = pic.pixels.shape
     tile = tile or default_tile(up.model, 2 if up.precision.startswith('bf16') else 4)
     margin = receptive_radius(up.model) if margin is None else margin
-    out = np.empty((H * scale, W * scale, C), np.uint8)
+    try: out = np.empty((H * scale, W * scale, C), np.uint8)
+    except MemoryError:  # the tiles are not what fails here: a smaller --tile would not help
+        raise DRCNError(f'out of memory for the output image itself ({W * scale}x{H * scale}x{C}, '
+                        f'{H * scale * W * scale * C / 2 ** 30:.1f} GiB at 8 bits); free memory or upscale a smaller image') from None
     grid = [(r, c) for r in tile_grid(H * scale, tile, margin) for c in tile_grid(W * scale, tile, margin)]
     from tqdm.auto import tqdm
     for (rk, rw), (ck, cw) in tqdm(grid, desc=f'x{scale} {W}x{H}', unit='tile', disable=not progress or len(grid) == 1):
