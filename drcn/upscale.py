@@ -62,7 +62,10 @@ def _decode(im:Image.Image, name:str) -> Picture:
     if im.mode == '1': im = im.convert('L')
     elif im.mode == 'La': im = im.convert('LA')
     elif im.mode == 'RGBa': im = im.convert('RGBA')
-    elif im.mode not in ('L', 'LA', 'RGB', 'RGBA'): im = im.convert('RGB')  # CMYK, YCbCr, LAB, HSV, RGBX
+    elif im.mode not in ('L', 'LA', 'RGB', 'RGBA'):  # CMYK, YCbCr, LAB, HSV, RGBX
+        if icc and im.mode != 'RGBX':  # the profile describes the old colour space: on RGB pixels it would mislead
+            notes.append(f'{name} is {im.mode} with a colour profile; OUTPUT is RGB without it'); icc = None
+        im = im.convert('RGB')
     a = np.asarray(im)
     return Picture(a[..., None] if a.ndim == 2 else a.copy(), peak, notes, icc)
 
