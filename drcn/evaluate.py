@@ -16,7 +16,7 @@ from .metrics import modcrop, psnr, rgb2y, rgb2ycbcr, ssim, to_uint8, ycbcr2rgb
 # %% auto #0
 __all__ = ['PROTOCOLS', 'degrade', 'load_y', 'check_protocol', 'bicubic_input', 'measured_y', 'check_scale', 'check_device',
            'check_precision', 'evaluate_images', 'evaluate', 'paper_table', 'load_method', 'format_table', 'write_csv',
-           'main']
+           'OneLineParser', 'main']
 
 # %% ../nbs/03_evaluate.ipynb #6b9c09b7
 def degrade(hr_y:np.ndarray, # ground-truth Y, uint8, already mod-cropped
@@ -149,9 +149,13 @@ def write_csv(df:pd.DataFrame, path):
     write_whole(path, lambda t: df.to_csv(t, index=False, float_format='%.6f'))
 
 # %% ../nbs/03_evaluate.ipynb #d1c198e3
+class OneLineParser(argparse.ArgumentParser):
+    "argparse, whose errors are one line (argparse prints the usage, then the error: four lines for one mistake)."
+    def error(self, message): self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
 def main(argv=None):
     "drcn-eval: PSNR/SSIM of bicubic or a DRCN checkpoint on the benchmark sets, under a named protocol (--protocol)."
-    ap = argparse.ArgumentParser(prog='drcn-eval', description=main.__doc__)
+    ap = OneLineParser(prog='drcn-eval', description=main.__doc__)
     ap.add_argument('model', help="'bicubic' or a checkpoint file (.pt)")
     ap.add_argument('--datasets', default='Set5,Set14,B100,Urban100', help='comma-separated set names (the verified sets) or folders of images, given as paths (./Set5/, photos/)')
     ap.add_argument('--scales', default='2,3,4', help='comma-separated scales (2, 3, 4)')

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from . import imresize as imresize_module
 from .data import DRCNError, file_sha256, image_paths, read_image, user_cache, write_whole
-from .evaluate import degrade, evaluate, evaluate_images, check_scale, format_table
+from .evaluate import degrade, evaluate, evaluate_images, check_scale, format_table, OneLineParser
 from .metrics import modcrop, rgb2y
 from .model import DRCN, Upscaler, arch_class, atomic_save, autocast, load_checkpoint, pick_device, save_checkpoint
 from .loss import alpha_at, drcn_loss
@@ -704,13 +704,9 @@ def field_comments(src:str) -> dict[str, str]:
     "The comment after each field of a dataclass's source: `scale:int = 2  # upscaling factor` -> {'scale': 'upscaling factor'}."
     return {m[1]: m[2].strip() for m in re.finditer(r'^[ \t]+(\w+)[ \t]*:[^=\n]+=[^#\n]*#[ \t]*(.*)$', src, re.M)}
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse prints the usage, then the error: one line is the rule of our commands
-        self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
-
 def train_parser() -> argparse.ArgumentParser:
     "`python -m drcn.train`'s flags: every `TrainConfig` field, its comment as help, its default; and `--eval_sets`."
-    ap = _Parser(prog='python -m drcn.train', description='Train a model, or resume the run in --out_dir, then measure it on '
+    ap = OneLineParser(prog='python -m drcn.train', description='Train a model, or resume the run in --out_dir, then measure it on '
                  '--eval_sets as drcn-eval does (eval.csv): what nbs/train.ipynb does, every parameter a flag.')
     try: helps = field_comments(inspect.getsource(TrainConfig))
     except (OSError, TypeError): helps = {}  # no source at hand (the class of a notebook's session): flags without help

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import sparse
 from .data import DRCNError, write_whole
-from .evaluate import check_device, check_precision, check_scale
+from .evaluate import check_device, check_precision, check_scale, OneLineParser
 from .imresize import imresize, resize_matrix
 from .metrics import rgb2y, to_uint8
 from .speed import race
@@ -275,10 +275,6 @@ def load_model(spec:str|None, # checkpoint file, run folder, or None for the com
     return model, meta, scale
 
 # %% ../nbs/30_upscale.ipynb #dfd98c54
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse prints the usage and then the error: we keep to one line
-        self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
-
 def pick_precision(model, device:str='auto') -> str:
     "'bf16' where it runs the model faster than fp32 on this machine (AMX, AVX512-BF16, GPUs), else 'fp32': timed."
     import copy
@@ -323,7 +319,7 @@ def upscale_file(input, # image file to upscale
 
 def main(argv=None):
     "drcn-upscale: upscale an image with DRCN (Y through the network; Cb, Cr and alpha by bicubic, as the paper's figures)."
-    ap = _Parser(prog='drcn-upscale', description=main.__doc__)
+    ap = OneLineParser(prog='drcn-upscale', description=main.__doc__)
     ap.add_argument('input', help='image file (PNG, JPEG, BMP, TIFF, WebP; gray, RGB, RGBA, palette, 16-bit)')
     ap.add_argument('output', help='output file; its extension picks the type (.png, .jpg, .tif, .bmp, .webp); 8 bits per channel')
     ap.add_argument('--scale', help="2, 3 or 4 (default: the checkpoint's scale)")
