@@ -10,18 +10,9 @@ glibc's default allocator against `drcn.speed.tune_allocator()`, one process per
 """
 import argparse, platform, resource, time
 import torch
-from drcn.model import DRCN
 from drcn.speed import race, tune_allocator
-from drcn.train import machine_info, to_format, train_step
-
-
-def make_step(F, D, batch, precision, dev):
-    torch.manual_seed(0)
-    m = DRCN(F, D)
-    if precision.endswith('_cl'): m = m.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(m.parameters(), 1e-5)
-    x = to_format(torch.rand(batch, 1, 41, 41), precision)
-    return lambda: train_step(m, opt, x, x, precision, 0.5, 0.0, 0.4, dev)
+from drcn.train import machine_info
+from speed import make_step  # bench/speed.py: the same step, built once
 
 
 def main():
@@ -37,7 +28,7 @@ def main():
     info = machine_info(dev)
     if not a.rate: print(f"{info.get('cpu', platform.processor())} ({', '.join(info.get('isa', []))}), torch {torch.__version__}, "
           f"{a.threads} thread(s); DRCN F={a.F} D={a.D}, batch {a.batch}, {a.precision}")
-    step = make_step(a.F, a.D, a.batch, a.precision, dev)
+    step = make_step(a.F, a.D, a.precision, dev, a.batch)
     clock = time.process_time if a.threads == 1 else time.perf_counter
     if a.allocator == 'both':  # one process per measurement (a heap once trimmed would fault again), interleaved
         import json, statistics, subprocess, sys
@@ -55,16 +46,10 @@ def main():
         return
     if a.compile:  # eager vs inductor, the same step; compile time reported apart, never counted in the rates
         tune_allocator()
-        torch.manual_seed(0)
-        m = DRCN(a.F, a.D)
-        if a.precision.endswith('_cl'): m = m.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(m.parameters(), 1e-5)
-        x = to_format(torch.rand(a.batch, 1, 41, 41), a.precision)
-        mc = torch.compile(m)
-        t = time.perf_counter(); train_step(mc, opt, x, x, a.precision, 0.5, 0.0, 0.4, dev)
+        eager, compiled = make_step(a.F, a.D, a.precision, dev, a.batch), make_step(a.F, a.D, a.precision, dev, a.batch, compiled=True)
+        t = time.perf_counter(); compiled()
         print(f'compile (first compiled step): {time.perf_counter() - t:.0f} s')
-        secs = race({'eager': lambda: train_step(m, opt, x, x, a.precision, 0.5, 0.0, 0.4, dev),
-                     'compiled': lambda: train_step(mc, opt, x, x, a.precision, 0.5, 0.0, 0.4, dev)}, rounds=4, clock=clock)
+        secs = race({'eager': eager, 'compiled': compiled}, rounds=4, clock=clock)
         for k, v in secs.items(): print(f'{k:8s}: {a.batch / v:6.1f} patches per {"CPU-" if a.threads == 1 else ""}second')
         print(f"compiled / eager: {secs['eager'] / secs['compiled']:.2f}x")
         return

@@ -43,18 +43,22 @@ def matmul_gflops(dev, dtype, n, rounds):
     return 2 * n ** 3 / best / 1e9
 
 
+def make_step(F, D, prec, dev, batch, compiled=False):
+    "One training step of DRCN F, D in precision `prec` (Adam, clipping: the CPU recipe's step), as a call."
+    torch.manual_seed(0)
+    m = DRCN(F, D).to(dev)
+    if prec.endswith('_cl'): m = m.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(m.parameters(), 1e-5)
+    net = torch.compile(m) if compiled else m
+    x = to_format(torch.rand(batch, 1, 41, 41, device=dev), prec)
+    y = to_format(torch.rand(batch, 1, 41, 41, device=dev), prec)
+    def step(): train_step(net, opt, x, y, prec, 0.5, 0.0, 0.4, dev); sync(dev)
+    return step
+
+
 def train_steps(F, D, dev, batch):
-    "name -> one training step of that precision (Adam, clipping: the CPU recipe's step)."
-    def make(prec):
-        torch.manual_seed(0)
-        m = DRCN(F, D).to(dev)
-        if prec.endswith('_cl'): m = m.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(m.parameters(), 1e-5)
-        x = to_format(torch.rand(batch, 1, 41, 41, device=dev), prec)
-        y = to_format(torch.rand(batch, 1, 41, 41, device=dev), prec)
-        def step(): train_step(m, opt, x, y, prec, 0.5, 0.0, 0.4, dev); sync(dev)
-        return step
-    return {p: make(p) for p in PRECISIONS}
+    "name -> one training step of that precision."
+    return {p: make_step(F, D, p, dev, batch) for p in PRECISIONS}
 
 
 def infer_calls(F, D, dev, side):
