@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_train.ipynb #f1d5c6bb
 from __future__ import annotations
-import argparse, dataclasses, hashlib, inspect, json, math, os, re, sys, time
+import argparse, copy, dataclasses, hashlib, inspect, json, math, os, re, sys, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -24,11 +24,12 @@ from .speed import race, tune_allocator
 __all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'PAIRS_VERSION', 'FREE_FIELDS', 'RUN_FILES',
            'STATE_KEYS', 'EVAL_SETS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve', 'check_values', 'build_model',
            'describe', 'train_scales', 'cache_dir', 'make_pairs', 'pairs_key', 'load_pairs', 'augment', 'to_format',
-           'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'dist_setup', 'machine_info',
-           'write_json', 'write_metrics', 'validate', 'check_val_images', 'warm_start', 'budget_spent', 'run_lock',
-           'read_config', 'config_differences', 'read_state', 'open_run', 'check_finished', 'Report', 'left_seconds',
-           'status_line', 'write_progress', 'Interrupted', 'train', 'save_state', 'fit', 'plot_curves',
-           'field_comments', 'train_parser', 'parse_flags', 'parse_args', 'evaluate_run', 'main']
+           'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'last_conv', 'scale_last_conv',
+           'ema_update', 'dist_setup', 'machine_info', 'write_json', 'write_metrics', 'validate', 'check_val_images',
+           'warm_start', 'budget_spent', 'run_lock', 'read_config', 'config_differences', 'read_state', 'open_run',
+           'check_finished', 'Report', 'left_seconds', 'status_line', 'write_progress', 'Interrupted', 'train',
+           'save_state', 'fit', 'plot_curves', 'field_comments', 'train_parser', 'parse_flags', 'parse_args',
+           'evaluate_run', 'main']
 
 # %% ../nbs/12_train.ipynb #65525ba4
 @dataclass
@@ -75,6 +76,8 @@ class TrainConfig:
     save_minutes:float = 5      # also save the resume state every this many minutes within an epoch (0: at epoch ends only)
     extend:bool = False         # grow a finished run's budget: lr and alpha go on from the fraction of the new budget done
     restart:bool = False        # train the run in out_dir over from scratch (its checkpoint and metrics are replaced)
+    last_gain:float = 1.0       # the last conv's He init times this (0.01: the first outputs are nearly the bicubic input)
+    ema:float = 0.0             # decay of a moving average of the weights that is validated and saved (0: off; e.g. 0.999)
 
     def __post_init__(self):  # papermill passes `-p skip false` as the string 'false': every field gets its declared type
         for f in dataclasses.fields(self): setattr(self, f.name, coerce(f.name, getattr(self, f.name), f.type))
@@ -152,7 +155,8 @@ def check_values(cfg:TrainConfig):
     for k in ('filters', 'batch_size', 'patch', 'stride') + sizes:
         if getattr(cfg, k) < 1: raise DRCNError(f'{k} must be at least 1, got {getattr(cfg, k)}')
     if cfg.epoch_size is not None and cfg.epoch_size < 1: raise DRCNError(f'epoch_size must be at least 1, got {cfg.epoch_size}')
-    for k in ('epochs', 'minutes', 'threads', 'beta', 'clip', 'alpha_decay'):
+    if not 0 <= cfg.ema < 1: raise DRCNError(f'ema must be from 0 (off) to below 1, got {cfg.ema}')
+    for k in ('epochs', 'minutes', 'threads', 'beta', 'clip', 'alpha_decay', 'last_gain'):
         if not getattr(cfg, k) >= 0: raise DRCNError(f'{k} must be 0 or more, got {getattr(cfg, k)}')  # `not >=`: NaN too
     if not 0 <= cfg.seed < 2 ** 64: raise DRCNError(f'seed must be from 0 to 2**64 - 1 (a 64-bit seed), got {cfg.seed}')
     if not (math.isfinite(cfg.lr) and cfg.lr > 0): raise DRCNError(f'lr must be a positive number, got {cfg.lr}')
@@ -288,6 +292,23 @@ def adam_lr(progress:float, lr:float, warmup:float=0.02, floor:float=0.01) -> fl
     if progress < warmup: return lr * max(progress / warmup, 0.01)
     p = min(1.0, (progress - warmup) / (1 - warmup))
     return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+# %% ../nbs/12_train.ipynb #7376f9b8
+def last_conv(model:nn.Module) -> nn.Conv2d:
+    "The convolution that writes the residual (the last one registered: DRCN's `recon2`, VDSR's and DRRN's output conv)."
+    conv = [m for m in model.modules() if isinstance(m, nn.Conv2d)][-1]
+    assert conv.out_channels == 1, 'the last registered conv must write the image channel'
+    return conv
+
+def scale_last_conv(model:nn.Module, gain:float):
+    "Multiply the last conv's initial weights by `gain` (its bias is 0 at init)."
+    with torch.no_grad(): last_conv(model).weight.mul_(gain)
+
+def ema_update(avg:nn.Module, model:nn.Module, decay:float, n:int):
+    "One step of the moving average `avg` of `model`'s parameters, after `n` earlier steps: decay min(decay, (1+n)/(10+n))."
+    d = min(decay, (1 + n) / (10 + n))
+    with torch.no_grad():
+        torch._foreach_lerp_(list(avg.parameters()), [p.detach() for p in model.parameters()], 1 - d)
 
 # %% ../nbs/12_train.ipynb #76901bb7
 def dist_setup(device:torch.device) -> tuple[int, int]:
@@ -540,6 +561,7 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
     torch.manual_seed(cfg.seed)
     model = build_model(cfg)
     if cfg.init_from and not resumed: warm_start(model, cfg.init_from)
+    elif cfg.last_gain != 1 and not resumed: scale_last_conv(model, cfg.last_gain)
     probe, asked = None, cfg.precision
     if cfg.precision == 'auto':
         report.say('timing a few steps of each precision (precision auto)')
@@ -564,6 +586,10 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
             raise DRCNError(f'{state_f}: does not fit this run ({_fitting(e)}): from another run, or damaged; {_OVER}') from None
         epoch, elapsed, best, plateau, stale = st['epoch'], st['elapsed'], st['best'], st['plateau'], st['stale']
     patches = st.get('patches', sum(int(r['patches']) for r in rows))
+    avg = copy.deepcopy(model) if cfg.ema else None  # the moving average: validated and saved instead of `model`
+    if avg is not None and 'ema' in st: avg.load_state_dict(st['ema'])
+    shown = model if avg is None else avg
+    def kept(): return {} if avg is None else dict(ema={k: v.detach().cpu() for k, v in avg.state_dict().items()})
     if st.get('extended'):
         print(f'{out}: extended to epochs={cfg.epochs}, minutes={cfg.minutes:g}; lr and alpha go on from the fraction of the '
               'new budget already done (no new warm-up)', file=sys.stderr)
@@ -629,6 +655,7 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
                 x, y = x[rank * local:(rank + 1) * local], y[rank * local:(rank + 1) * local]
                 x, y = to_format(x, cfg.precision), to_format(y, cfg.precision)
                 parts = train_step(net, opt, x, y, cfg.precision, alpha, cfg.beta, cfg.clip, device, cfg.clip_mode)
+                if avg is not None: ema_update(avg, model, cfg.ema, patches // cfg.batch_size)
                 if not math.isfinite(parts['loss']):
                     raise DRCNError(f'loss became {parts["loss"]} at epoch {epoch + 1}, step {s + 1}: training diverged; '
                                     f'the last good checkpoint is kept in {out} (try a lower lr or clip)')
@@ -636,7 +663,7 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
                 k, patches, now = k + 1, patches + cfg.batch_size, elapsed + time.perf_counter() - t_ep
                 if (rank == 0 and cfg.save_minutes and time.perf_counter() - saved_at >= cfg.save_minutes * 60
                         and k < steps_per_epoch and progress_at(k, now) < 1.0):  # else the epoch's end saves next
-                    save_state(state_f, model, opt, g, **where(k, now), perm=perm, sums=sums)  # mid-epoch: its order and sums
+                    save_state(state_f, model, opt, g, **where(k, now), perm=perm, sums=sums, **kept())  # mid-epoch: its order and sums
                     write_progress(out, **{k_: v for k_, v in where(k, now).items() if k_ != 'rows'}, loss=sums['loss'] / k)
                     saved, saved_at = patches, time.perf_counter()
                 if report.due(now - elapsed0): report.say(status(k, now, sums['loss'] / k, f'epoch {epoch + 1}'))
@@ -650,7 +677,7 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
                 t_val = time.perf_counter()
                 row = dict(epoch=epoch, steps=k, patches=k * cfg.batch_size, lr=lr, alpha=alpha,
                            **{key: v / k for key, v in sums.items()})
-                row.update(validate(model, cfg, device, val_paths))
+                row.update(validate(shown, cfg, device, val_paths))
                 row.update(train_minutes=elapsed / 60, val_seconds=time.perf_counter() - t_val)
                 rows.append(row)
                 if cfg.recipe == 'paper':  # divide by 10 after 5 epochs without a better validation PSNR
@@ -661,10 +688,10 @@ def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, wor
                 else: best = max(best, row['val_psnr'])
                 meta = dict(scale=cfg.scale, config=asdict(cfg), epoch=epoch, train_minutes=elapsed / 60,
                             val_psnr=row['val_psnr'], name=Path(cfg.out_dir).name)
-                save_checkpoint(ckpt_f, model, meta)
+                save_checkpoint(ckpt_f, shown, meta)
                 write_metrics(rows, out / 'metrics.csv')
                 # the resume point, whole and last: killed before this rename, a resume trains this epoch again, identically
-                save_state(state_f, model, opt, g, **where(0, elapsed))
+                save_state(state_f, model, opt, g, **where(0, elapsed), **kept())
                 write_progress(out, **{k_: v for k_, v in where(0, elapsed).items() if k_ != 'rows'}, loss=row['loss'],
                                val_psnr=row['val_psnr'])
                 saved, saved_at = patches, time.perf_counter()
