@@ -4,40 +4,16 @@
 
 # %% ../nbs/00_data.ipynb #dc4ee301
 from __future__ import annotations
-import csv, errno, hashlib, io, os, shutil, tempfile, urllib.request
+import csv, hashlib, io, os, shutil, tempfile, urllib.request
 from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from .core import DRCNError, write_whole
 
 # %% auto #0
-__all__ = ['TEST_SETS', 'TRAIN_SETS', 'SETS', 'MANIFEST_PATH', 'IMAGE_EXTS', 'COMPOSITES', 'DRCNError', 'write_whole',
-           'public_urls', 'pixels_sha256', 'file_sha256', 'build_manifest', 'manifest', 'read_image', 'user_cache',
-           'data_root', 'mirror_source', 'dataset_dir', 'image_paths']
-
-# %% ../nbs/00_data.ipynb #1b41f5fc
-class DRCNError(Exception):
-    "A problem the user can fix (bad input, missing data, wrong checkpoint); the message says what to do."
-
-# %% ../nbs/00_data.ipynb #9c7aed93
-def write_whole(path, write) -> Path:
-    "`write(tmp)` to a temporary file beside `path`, then rename it to `path`; a failed write leaves nothing."
-    path = Path(path)
-    if not path.parent.is_dir(): raise DRCNError(f'{path}: folder {path.parent} does not exist; create it first')
-    tmp = None
-    try:  # a name of its own: two writers of one file never share a temporary file, and a user's NAME.tmp is never touched
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp'); tmp = Path(tmp)
-        mask = os.umask(0); os.umask(mask)
-        os.fchmod(fd, 0o666 & ~mask); os.close(fd)  # the permissions of a file opened the usual way, not mkstemp's 0600
-        write(tmp); os.replace(tmp, path)
-    except OSError as e:
-        hint = 'free some disk space or choose another folder' if e.errno in (errno.ENOSPC, errno.EDQUOT) else 'choose another folder'
-        why = e.strerror or (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise DRCNError(f'{path}: cannot write it ({why}); {hint}') from None
-    finally:
-        if tmp is not None:
-            try: tmp.unlink(missing_ok=True)
-            except OSError: pass  # a read-only folder: nothing was left there anyway
-    return path
+__all__ = ['TEST_SETS', 'TRAIN_SETS', 'SETS', 'MANIFEST_PATH', 'IMAGE_EXTS', 'COMPOSITES', 'public_urls', 'pixels_sha256',
+           'file_sha256', 'build_manifest', 'manifest', 'read_image', 'user_cache', 'data_root', 'mirror_source',
+           'dataset_dir', 'image_paths']
 
 # %% ../nbs/00_data.ipynb #6feef9be
 TEST_SETS = ('Set5', 'Set14', 'B100', 'Urban100')
@@ -102,48 +78,45 @@ def manifest(set_name:str|None=None) -> list[dict]:
 # %% ../nbs/00_data.ipynb #a26f96f7
 IMAGE_EXTS = ('.png', '.bmp', '.jpg', '.jpeg', '.tif', '.tiff')
 
-def read_image(path) -> np.ndarray:
-    "Read an image file as uint8, HxW (grayscale) or HxWx3 (RGB); 16-bit grayscale is rounded to 8 bits."
-    path = Path(path)
+def read_image(path, # an image file, or a binary file-like object (e.g. `io.BytesIO` of an upload)
+               name:str|None=None, # what messages call it (default: the path)
+              ) -> np.ndarray:
+    "Read an image as uint8, HxW (grayscale) or HxWx3 (RGB); 16-bit grayscale is rounded to 8 bits."
+    if not hasattr(path, 'read'): path = Path(path)
+    name = name or path
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode == 'F': raise DRCNError(f'{path}: 32-bit float images are not supported; save it with 8 or 16 bits per channel')
+            if im.mode == 'F': raise DRCNError(f'{name}: 32-bit float images are not supported; save it with 8 or 16 bits per channel')
             if im.mode.startswith('I'):  # 16-bit grayscale: convert() would clip at 255, not rescale
                 return np.floor(np.clip(np.asarray(im, dtype=np.float64), 0, 65535) / 257 + 0.5).astype(np.uint8)
             if im.mode not in ('L', 'RGB'): im = im.convert('RGB')
             return np.asarray(im).copy()
-    except FileNotFoundError: raise DRCNError(f'{path}: no such image file') from None
+    except FileNotFoundError: raise DRCNError(f'{name}: no such image file') from None
     except Image.DecompressionBombError:
-        raise DRCNError(f'{path}: its header claims a size too large to decode safely; the file is probably damaged') from None
+        raise DRCNError(f'{name}: its header claims a size too large to decode safely; the file is probably damaged') from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:  # Pillow's ways of saying "damaged"
-        raise DRCNError(f'{path}: cannot read it as an image ({" ".join(str(e).split())}); check that the file is a complete PNG/BMP') from None
+        raise DRCNError(f'{name}: cannot read it as an image ({" ".join(str(e).split())}); check that the file is a complete image (PNG, JPEG or BMP)') from None
 
 # %% ../nbs/00_data.ipynb #31cfcc21
 def _verify(path:Path, row:dict) -> bool:
     return path.is_file() and file_sha256(path) == row['sha256']
 
 def _fetch(src:str, row:dict, dest:Path):
-    "Copy or download `src` to `dest`, verify it, and only then put it in place."
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix='.tmp'); os.close(fd); tmp = Path(tmp)
-        if src.startswith(('http://', 'https://')):
-            with urllib.request.urlopen(src, timeout=60) as r, open(tmp, 'wb') as f: shutil.copyfileobj(r, f)
-        else: shutil.copyfile(src, tmp)
+    "Copy or download `src` to `dest`, verify it, and only then put it in place (`write_whole`: a failed fetch leaves nothing)."
+    def fetch(tmp:Path):
+        try:
+            if src.startswith(('http://', 'https://')):
+                with urllib.request.urlopen(src, timeout=60) as r, open(tmp, 'wb') as f: shutil.copyfileobj(r, f)
+            else: shutil.copyfile(src, tmp)
+        except Exception as e: raise DRCNError(f'{src}: could not fetch it ({e})') from None
         if src.endswith('.bmp'):  # T91 is published as BMP: check the pixels, keep a PNG
             img = read_image(tmp)
             if pixels_sha256(img) != row['pixels_sha256']: raise DRCNError(f'{src}: pixels differ from the manifest')
             Image.fromarray(img).save(tmp, format='PNG')
         elif file_sha256(tmp) != row['sha256']:
             raise DRCNError(f'{src}: checksum differs from the manifest (corrupt or changed file)')
-        os.replace(tmp, dest)
-    except DRCNError: raise
-    except Exception as e: raise DRCNError(f'{src}: could not fetch it ({e})') from None
-    finally:
-        if tmp is not None:
-            try: tmp.unlink(missing_ok=True)
-            except OSError: pass  # a read-only file system refuses even to remove what is not there
+    write_whole(dest, fetch)
 
 # %% ../nbs/00_data.ipynb #d0a0f9cf
 def user_cache() -> Path:
