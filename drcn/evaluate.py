@@ -4,7 +4,8 @@
 
 # %% ../nbs/03_evaluate.ipynb #5a811185
 from __future__ import annotations
-import argparse, math, sys, time
+import argparse, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -14,9 +15,9 @@ from .imresize import imresize
 from .metrics import modcrop, psnr, rgb2y, rgb2ycbcr, ssim, to_uint8, ycbcr2rgb
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'degrade', 'load_y', 'check_protocol', 'bicubic_input', 'measured_y', 'check_scale', 'check_device',
-           'check_precision', 'evaluate_images', 'evaluate', 'paper_table', 'load_method', 'format_table', 'write_csv',
-           'OneLineParser', 'main']
+__all__ = ['PROTOCOLS', 'degrade', 'load_y', 'check_protocol', 'bicubic_input', 'measured_y', 'Measurement', 'measure_image',
+           'check_scale', 'check_device', 'check_precision', 'evaluate_images', 'evaluate', 'paper_table',
+           'load_method', 'format_table', 'write_csv', 'OneLineParser', 'main']
 
 # %% ../nbs/03_evaluate.ipynb #6b9c09b7
 def degrade(hr_y:np.ndarray, # ground-truth Y, uint8, already mod-cropped
@@ -57,6 +58,36 @@ def measured_y(out:np.ndarray, # outputs (n, H, W), float 0..255
     if cbcr is None: return to_uint8(out)
     return np.stack([rgb2y(to_uint8(255 * ycbcr2rgb(np.dstack([y, cbcr]) / 255))) for y in out])
 
+# %% ../nbs/03_evaluate.ipynb #82b4853f
+@dataclass
+class Measurement:
+    "One image as the instrument measures it (`measure_image`)."
+    bic:np.ndarray     # the method's input: bicubic Y, float 0..255, never rounded (H, W)
+    ys:np.ndarray      # (n, H, W) uint8, the measured Y of each output: 0 the method's output, then y_1..y_D if it gives them
+    psnrs:np.ndarray   # (n,) PSNR of each, dB
+    ssim:float         # SSIM of ys[0] (of a y_d when needed: `ssim(hr_y, ys[d], border=scale)`; it costs more than PSNR)
+    bic_y:np.ndarray   # the bicubic input measured the same way (uint8): the baseline
+    psnr_bic:float     # its PSNR, dB
+
+def measure_image(method:Callable|None, # bicubic input -> output (HxW) or stack (1+D, H, W); None = bicubic
+                  hr:np.ndarray, # ground truth, uint8: RGB (HxWx3) or Y (HxW), already mod-cropped to `scale`
+                  scale:int, # 2, 3 or 4
+                  protocol:str='y', # how the measured 8-bit image is made: 'y' or 'paper' (see `PROTOCOLS`)
+                  name:str='the image', # what an error calls it
+                 ) -> Measurement:
+    "One image through the protocol: degrade it, run the method once, measure each output it gives against the Y of `hr`."
+    scale, protocol = check_scale(scale), check_protocol(protocol)
+    gt = rgb2y(hr)
+    if min(gt.shape) < 4 * scale: raise DRCNError(f'{name}: too small ({gt.shape[1]}x{gt.shape[0]}) for x{scale}')
+    bic, cbcr = bicubic_input(hr, scale, protocol)
+    bic_y = measured_y(bic[None], cbcr)[0]
+    if method is None: ys = bic_y[None]
+    else:
+        out = np.asarray(method(bic))
+        ys = measured_y(out[None] if out.ndim == 2 else out, cbcr)
+    return Measurement(bic=bic, ys=ys, psnrs=np.array([psnr(gt, y, border=scale) for y in ys]), ssim=ssim(gt, ys[0], border=scale),
+                       bic_y=bic_y, psnr_bic=psnr(gt, bic_y, border=scale))
+
 # %% ../nbs/03_evaluate.ipynb #01ae6477
 def check_scale(scale) -> int:
     "The scale as an int, or a `DRCNError` if it is not 2, 3 or 4 (the scales of the paper's table)."
@@ -88,14 +119,9 @@ def evaluate_images(method:Callable|None, # bicubic input -> output (HxW) or sta
         from tqdm.auto import tqdm
         it = tqdm(paths, desc=f'x{scale}', unit='img', leave=False)
     for p in it:
-        img = modcrop(read_image(p), scale)
-        hr = rgb2y(img)
-        if min(hr.shape) < 4 * scale: raise DRCNError(f'{p}: too small ({hr.shape[1]}x{hr.shape[0]}) for x{scale}')
-        bic, cbcr = bicubic_input(img, scale, protocol)
-        out = bic if method is None else np.asarray(method(bic))
-        stack = measured_y(out[None] if out.ndim == 2 else out, cbcr)
-        row = dict(image=Path(p).stem, psnr=psnr(hr, stack[0], scale), ssim=ssim(hr, stack[0], scale))
-        if len(stack) > 1: row['psnr_d'] = [psnr(hr, y, scale) for y in stack[1:]]
+        m = measure_image(method, modcrop(read_image(p), scale), scale, protocol, name=str(p))
+        row = dict(image=Path(p).stem, psnr=float(m.psnrs[0]), ssim=m.ssim)
+        if len(m.ys) > 1: row['psnr_d'] = m.psnrs[1:].tolist()
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -114,8 +140,7 @@ def evaluate(method:Callable|None, # see `evaluate_images`; None = bicubic
         paths = image_paths(ds)
         label = str(ds)  # a set's name, or a folder's path as given: a/imgs and b/imgs stay apart
         for s in scales:
-            m = method(s) if method is not None and getattr(method, 'per_scale', False) else method
-            df = evaluate_images(m, paths, s, protocol=protocol, progress=progress)
+            df = evaluate_images(method, paths, s, protocol=protocol, progress=progress)
             row = dict(dataset=label, scale=int(s), method=name, psnr=df.psnr.mean(), ssim=df.ssim.mean())
             if 'psnr_d' in df: row['psnr_d'] = list(np.mean(np.stack(df.psnr_d.to_numpy()), axis=0))
             rows.append(row); images.append(df.assign(dataset=label, scale=int(s)))

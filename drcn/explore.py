@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F_
-from PIL import Image, ImageDraw, UnidentifiedImageError
-from .data import DRCNError, image_paths
-from .evaluate import check_scale, degrade, load_y
+from PIL import Image, ImageDraw
+from .data import DRCNError, image_paths, read_image
+from .evaluate import check_scale, degrade, load_y, measure_image
 from .metrics import modcrop, psnr, rgb2y, ssim, to_uint8
 from .model import Upscaler, load_checkpoint, pick_device
 
@@ -107,18 +107,15 @@ def run_once(model, # a `DRCN` (eval mode)
              device:str='cpu', # where the network runs
              features:bool=False, # also keep feature thumbnails of every H_d
             ) -> Recursion:
-    "Degrade `hr`, run the network once, and keep every prediction and its PSNR."
+    "Degrade `hr`, run the network once, and keep every prediction and its PSNR (`measure_image`, as `drcn-eval` measures)."
     scale = check_scale(scale)
     if not hasattr(model, 'recursive'):
         raise DRCNError(f'{type(model).__name__} has no recursions to explore: choose a DRCN checkpoint')
-    if min(hr.shape) < 4 * scale: raise DRCNError(f'the image is too small ({hr.shape[1]}x{hr.shape[0]}) for x{scale}')
-    _, bic = degrade(hr, scale)
-    up = Upscaler(model, device=device)
-    ys = to_uint8(up(bic))
+    m = measure_image(Upscaler(model, device=device), hr, scale)  # the instrument's own numbers
     w = model.w.detach().cpu().numpy().astype(np.float64) if model.supervision else np.ones(1)
-    rec = Recursion(hr=hr, bic=to_uint8(bic), ys=ys, w=w / w.sum(), scale=scale,
-                    psnrs=np.array([psnr(hr, y, scale) for y in ys]), psnr_bic=psnr(hr, to_uint8(bic), scale))
-    if features: add_features(rec, model, bic, device)
+    rec = Recursion(hr=hr, bic=m.bic_y, ys=m.ys, w=w / w.sum(), scale=scale, psnrs=m.psnrs, psnr_bic=m.psnr_bic,
+                    _ssim={0: m.ssim})
+    if features: add_features(rec, model, m.bic, device)
     return rec
 
 def add_features(rec:Recursion, model, bic:np.ndarray, device:str='cpu'):
@@ -130,14 +127,8 @@ def add_features(rec:Recursion, model, bic:np.ndarray, device:str='cpu'):
 def y_from_bytes(data:bytes, # the bytes of an image file (PNG, JPEG, BMP, ...)
                  name:str='upload', # its name, for messages
                 ) -> np.ndarray:
-    "The Y channel (uint8, HxW) of an image file's bytes; a `DRCNError` if it is not an image."
-    try:
-        with Image.open(io.BytesIO(bytes(data))) as im:
-            im.load()
-            arr = np.asarray(im if im.mode in ('L', 'RGB') else im.convert('RGB'))
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DRCNError(f'{name}: cannot read it as an image ({e}); upload a PNG, JPEG or BMP file') from None
-    return rgb2y(arr)
+    "The Y channel (uint8, HxW) of an image file's bytes, read as `read_image` reads a file; a `DRCNError` if it is not an image."
+    return rgb2y(read_image(io.BytesIO(bytes(data)), name))
 
 # %% ../nbs/20_explore.ipynb #fb48c1f6
 def crop_box(shape:tuple, # (H, W) of the image
