@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #dc4ee301
 from __future__ import annotations
-import csv, hashlib, io, os, shutil, tempfile, urllib.request
+import csv, hashlib, os, shutil, tempfile, urllib.request
 from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError

@@ -4,7 +4,6 @@
 
 # %% ../nbs/11_loss.ipynb #31897474
 from __future__ import annotations
-import math
 import torch
 import torch.nn as nn
 
