@@ -19,7 +19,8 @@ import argparse, json, math, platform, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
-from drcn.model import DRCN, autocast
+from drcn.core import Precision
+from drcn.model import DRCN
 from drcn.speed import race, tune_allocator
 from drcn.train import PRECISIONS, TrainConfig, probe_precision, machine_info, resolve, to_format, train_step
 
@@ -69,7 +70,7 @@ def infer_calls(F, D, dev, side):
         x = to_format(torch.rand(1, 1, side, side, device=dev), prec)
         @torch.no_grad()
         def f():
-            with autocast(dev, prec): m(x)
+            with Precision(prec).autocast(dev): m(x)
             sync(dev)
         return f
     return {'fp32': make('fp32'), 'bf16_cl_exact': make('bf16_cl'), 'bf16_cl_fast': make('bf16_cl', exact=False)}

@@ -7,16 +7,20 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F_
-from .data import DRCNError
-from .model import ARCHS, conv3x3
+from .core import DRCNError
+from .model import SRNet, conv3x3
 
 # %% auto #0
 __all__ = ['VDSR', 'bn_relu_conv', 'DRRN']
 
 # %% ../nbs/13_archs.ipynb #269a30ce
-class VDSR(nn.Module):
+class VDSR(SRNet):
     "VDSR: `layers` 3x3 convs of `F` filters with ReLU between them, plus the input (global residual)."
     arch = 'vdsr'
+    config_args = dict(F='filters', layers='layers')
+    label_format = 'VDSR F={F} L={layers}'
+    feature_maps = 6  # F-channel maps alive at once in eval mode (measured, rounded up)
+
     def __init__(self, F:int=64, # filters (paper: 64)
                  layers:int=20, # conv layers (paper: 20)
                  channels:int=1):
@@ -28,6 +32,8 @@ class VDSR(nn.Module):
         for c in self.convs: nn.init.kaiming_normal_(c.weight, nonlinearity='relu'); nn.init.zeros_(c.bias)
 
     def hparams(self) -> dict: return dict(F=self.F, layers=self.layers, channels=self.channels)
+    @property
+    def depth(self) -> int: return self.layers
 
     def forward(self, x):
         h = x
@@ -41,9 +47,13 @@ def bn_relu_conv(c_in, c_out, bn:bool) -> nn.ModuleList:
     "The pre-activation parts: a BatchNorm (or nothing) and a conv; the ReLU is applied in between by the caller."
     return nn.ModuleList([nn.BatchNorm2d(c_in) if bn else nn.Identity(), conv3x3(c_in, c_out)])
 
-class DRRN(nn.Module):
+class DRRN(SRNet):
     "DRRN: B recursive blocks of U residual units sharing one pair of convs; multi-path identities; global residual."
     arch = 'drrn'
+    config_args = dict(F='filters', B='blocks', U='units', bn='bn')
+    label_format = 'DRRN B{B}U{U} F={F}'
+    feature_maps = 14  # F-channel maps alive at once in eval mode (measured, rounded up)
+
     def __init__(self, F:int=128, # filters (paper: 128)
                  B:int=1, # recursive blocks
                  U:int=9, # residual units per block (B1U9: 20 layers, B1U25: 52)
@@ -63,9 +73,13 @@ class DRRN(nn.Module):
             if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, nonlinearity='relu'); nn.init.zeros_(m.bias)
 
     def hparams(self) -> dict: return dict(F=self.F, B=self.B, U=self.U, bn=self.bn, channels=self.channels)
-
     @property
     def depth(self) -> int: return (1 + 2 * self.U) * self.B + 1
+
+    def unit(self, b:int, u:int, h, h0):
+        "Residual unit u of block b: the shared pair of convs on h, added to the block's input h0 (multi-path)."
+        t = self.conv_a[b](F_.relu(self.norm_a[b][u](h)))
+        return h0 + self.conv_b[b](F_.relu(self.norm_b[b][u](t)))
 
     def forward(self, x):
         h = x
@@ -73,13 +87,8 @@ class DRRN(nn.Module):
             norm, conv = self.entry[b]
             h0 = conv(F_.relu(norm(h)))  # the block's input: every unit's identity branch
             h = h0
-            for u in range(self.U):
-                t = self.conv_a[b](F_.relu(self.norm_a[b][u](h)))
-                h = h0 + self.conv_b[b](F_.relu(self.norm_b[b][u](t)))
+            for u in range(self.U): h = self.unit(b, u, h, h0)
         norm, conv = self.end
         with torch.autocast(x.device.type, enabled=False): r = conv(F_.relu(norm(h)).float())
         y = x + r
         return y, y[None]
-
-# %% ../nbs/13_archs.ipynb #88e3bc32
-ARCHS.update(vdsr=VDSR, drrn=DRRN)

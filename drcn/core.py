@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['DRCNError', 'write_whole', 'write_json', 'write_csv', 'save_torch', 'check_scale', 'check_device', 'pick_device',
-           'Precision', 'check_precision']
+           'Precision', 'check_precision', 'patch_to']
 
 # %% ../nbs/00_core.ipynb #1b41f5fc
 class DRCNError(Exception):
@@ -100,3 +100,11 @@ def check_precision(precision:str, allowed=('fp32', 'bf16')) -> str:
     "The precision name, or a `DRCNError` naming the allowed ones."
     if precision not in allowed: raise DRCNError(f'precision {precision!r} is not supported: use {" or ".join(allowed)}')
     return precision
+
+# %% ../nbs/00_core.ipynb #bf194782
+def patch_to(cls):
+    "Decorator: make the function a method of `cls` (fastcore's `patch_to`, without the dependency)."
+    def add(f):
+        f.__qualname__ = f'{cls.__name__}.{f.__name__}'
+        setattr(cls, f.__name__, f); return f
+    return add

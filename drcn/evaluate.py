@@ -4,20 +4,19 @@
 
 # %% ../nbs/03_evaluate.ipynb #5a811185
 from __future__ import annotations
-import argparse, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np
 import pandas as pd
-from .data import DRCNError, image_paths, read_image, write_whole
+from .core import DRCNError, check_scale
+from .data import image_paths, read_image
 from .imresize import imresize
 from .metrics import modcrop, psnr, rgb2y, rgb2ycbcr, ssim, to_uint8, ycbcr2rgb
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'degrade', 'load_y', 'check_protocol', 'bicubic_input', 'measured_y', 'Measurement', 'measure_image',
-           'check_scale', 'check_device', 'check_precision', 'evaluate_images', 'evaluate', 'paper_table',
-           'load_method', 'format_table', 'write_csv', 'OneLineParser', 'main']
+           'evaluate_images', 'evaluate', 'paper_table', 'format_table']
 
 # %% ../nbs/03_evaluate.ipynb #6b9c09b7
 def degrade(hr_y:np.ndarray, # ground-truth Y, uint8, already mod-cropped
@@ -89,23 +88,6 @@ def measure_image(method:Callable|None, # bicubic input -> output (HxW) or stack
                        bic_y=bic_y, psnr_bic=psnr(gt, bic_y, border=scale))
 
 # %% ../nbs/03_evaluate.ipynb #01ae6477
-def check_scale(scale) -> int:
-    "The scale as an int, or a `DRCNError` if it is not 2, 3 or 4 (the scales of the paper's table)."
-    if str(scale) not in ('2', '3', '4'): raise DRCNError(f'scale {scale!r} is not supported: use 2, 3 or 4')
-    return int(scale)
-
-def check_device(device:str) -> str:
-    "The device name, or a `DRCNError` if it is not auto, cpu, cuda or cuda:N (checked before any work; one check for every command)."
-    d = str(device)
-    if not (d in ('auto', 'cpu', 'cuda') or (d.startswith('cuda:') and d[5:].isdigit())):
-        raise DRCNError(f'device {d!r} is not one of auto, cpu, cuda, cuda:N')
-    return d
-
-def check_precision(precision:str, allowed=('fp32', 'bf16')) -> str:
-    "The inference precision, or a `DRCNError` naming the allowed ones."
-    if precision not in allowed: raise DRCNError(f'precision {precision!r} is not supported: use {" or ".join(allowed)}')
-    return precision
-
 def evaluate_images(method:Callable|None, # bicubic input -> output (HxW) or stack (1+D, H, W); None = bicubic
                     paths:list, # ground-truth image files
                     scale:int, # 2, 3 or 4
@@ -153,55 +135,9 @@ def paper_table() -> pd.DataFrame:
     return pd.read_csv(Path(__file__).with_name('drcn_paper_table.csv'))
 
 # %% ../nbs/03_evaluate.ipynb #f2e0035b
-def load_method(spec:str, device:str='auto', precision:str='fp32'):
-    "`'bicubic'` -> None; a checkpoint path -> a per-scale method running that model."
-    if spec == 'bicubic': return None, 'bicubic'
-    from drcn.model import load_checkpoint, Upscaler
-    model, meta = load_checkpoint(spec)
-    if getattr(model, 'channels', 1) != 1: raise DRCNError(f'{spec}: a {model.channels}-channel model; drcn-eval measures luminance (1-channel) models')
-    up = Upscaler(model, meta, device=device, precision=precision)
-    return up, up.name
-
 def format_table(df:pd.DataFrame) -> str:
     "A readable PSNR/SSIM table: a row per set and method, a column per scale."
     t = df.assign(cell=[f'{p:.2f} / {s:.4f}' for p, s in zip(df.psnr, df.ssim)])
     t = t.pivot_table(index=['dataset', 'method'], columns='scale', values='cell', aggfunc='first', sort=False)
     t.columns = [f'x{c} PSNR / SSIM' for c in t.columns]
     return t.to_string()
-
-def write_csv(df:pd.DataFrame, path):
-    "Write the table whole or not at all (beside, then rename)."
-    write_whole(path, lambda t: df.to_csv(t, index=False, float_format='%.6f'))
-
-# %% ../nbs/03_evaluate.ipynb #d1c198e3
-class OneLineParser(argparse.ArgumentParser):
-    "argparse, whose errors are one line (argparse prints the usage, then the error: four lines for one mistake)."
-    def error(self, message): self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
-
-def main(argv=None):
-    "drcn-eval: PSNR/SSIM of bicubic or a DRCN checkpoint on the benchmark sets, under a named protocol (--protocol)."
-    ap = OneLineParser(prog='drcn-eval', description=main.__doc__)
-    ap.add_argument('model', help="'bicubic' or a checkpoint file (.pt)")
-    ap.add_argument('--datasets', default='Set5,Set14,B100,Urban100', help='comma-separated set names (the verified sets) or folders of images, given as paths (./Set5/, photos/)')
-    ap.add_argument('--scales', default='2,3,4', help='comma-separated scales (2, 3, 4)')
-    ap.add_argument('--csv', help='write the table here (columns dataset,scale,method,psnr,ssim)')
-    ap.add_argument('--protocol', default='y', help="'y' (Y-only, the default) or 'paper' (colour, as the DRCN paper's table was measured)")
-    ap.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
-    ap.add_argument('--precision', default='fp32', help="inference precision: 'fp32' or 'bf16' (checked against fp32)")
-    ap.add_argument('--no-progress', action='store_true', help='no progress bars')
-    a = ap.parse_args(argv)
-    try:
-        scales = [check_scale(s.strip()) for s in a.scales.split(',')]
-        check_device(a.device); check_precision(a.precision); check_protocol(a.protocol)
-        sets = [s.strip() for s in a.datasets.split(',') if s.strip()]
-        if not sets: raise DRCNError('--datasets is empty: name at least one set or folder')
-        if a.csv and not Path(a.csv).parent.is_dir(): raise DRCNError(f'--csv {a.csv}: folder {Path(a.csv).parent} does not exist')
-        method, name = load_method(a.model, a.device, a.precision)
-        t0 = time.perf_counter()
-        df = evaluate(method, sets, scales, protocol=a.protocol, name=name, progress=not a.no_progress)
-        print(f'protocol {a.protocol}: {PROTOCOLS[a.protocol]}'); print(format_table(df)); print(f'({time.perf_counter() - t0:.1f} s)')
-        if a.csv: write_csv(df.drop(columns=[c for c in df if c == 'psnr_d']), a.csv)
-    except DRCNError as e:
-        print(f'drcn-eval: error: {e}', file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt:
-        print('drcn-eval: interrupted', file=sys.stderr); sys.exit(130)

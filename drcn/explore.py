@@ -12,27 +12,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F_
 from PIL import Image, ImageDraw
-from .data import DRCNError, image_paths, read_image
-from .evaluate import check_scale, degrade, load_y, measure_image
+from .core import DRCNError, check_scale, pick_device
+from .data import image_paths, read_image
+from .evaluate import degrade, load_y, measure_image
 from .metrics import modcrop, psnr, rgb2y, ssim, to_uint8
-from .model import Upscaler, load_checkpoint, pick_device
+from .checkpoint import Upscaler, load_checkpoint
 
 # %% auto #0
-__all__ = ['RED', 'SETS', 'feature_maps', 'feature_thumbs', 'feature_grid', 'find_models', 'quick_model', 'Recursion', 'run_once',
+__all__ = ['RED', 'SETS', 'PANELS', 'feature_thumbs', 'feature_grid', 'find_models', 'quick_model', 'Recursion', 'run_once',
            'add_features', 'y_from_bytes', 'crop_box', 'crop', 'enlarge', 'diff_map', 'overview', 'to_png', 'scores',
            'scores_html', 'recursion_figure', 'figure_png', 'Chart', 'recursion_chart', 'mark', 'Explorer',
-           'rec_bic_float', 'explorer']
-
-# %% ../nbs/20_explore.ipynb #5c4e57e7
-@torch.no_grad()
-def feature_maps(model, # a `DRCN`
-                 x:torch.Tensor, # (B, C, H, W) bicubic input, 0..1
-                ):
-    "Yield H_1, ..., H_D, each (B, F, H, W), exactly as `DRCN.forward` computes them."
-    h = model.embed(x)
-    for _ in range(model.D):
-        h = F_.relu(model.recursive(h))
-        yield h
+           'rec_bic_float', 'image_stems', 'main_first', 'explorer_controls', 'explorer_draw', 'explorer_wire',
+           'explorer_layout', 'explorer']
 
 # %% ../nbs/20_explore.ipynb #72ce6688
 @torch.no_grad()
@@ -41,8 +32,8 @@ def feature_thumbs(model, # a `DRCN`
                    channels:int=16, # how many of the F channels to keep
                    size:int=48, # side of each thumbnail, pixels
                   ) -> np.ndarray:
-    "(D, channels, size, size) float32: area-averaged thumbnails of the first `channels` maps of every H_d."
-    return np.stack([F_.adaptive_avg_pool2d(h[0, :channels], size).cpu().numpy() for h in feature_maps(model, x)])
+    "(D, channels, size, size) float32: area-averaged thumbnails of the first `channels` maps of every H_d (`DRCN.recursions`)."
+    return np.stack([F_.adaptive_avg_pool2d(h[0, :channels], size).cpu().numpy() for h in model.recursions(x)])
 
 def feature_grid(thumbs:np.ndarray, # (D, C, s, s) from `feature_thumbs`
                  d:int, # which H_d, 1..D
@@ -69,13 +60,11 @@ def find_models(folder, # a folder of run folders, e.g. `paper_repro/models`
 def quick_model(out_dir, # run folder; a model already trained there is reused
                 scale:int=2, # the scale it learns
                ) -> Path:
-    "The checkpoint of a toy DRCN (F=8, D=4) trained for seconds on Set5: a stand-in for the study's models."
+    "The checkpoint of a toy DRCN (the `toy` profile: F=8, D=4) trained for seconds on Set5: a stand-in for the study's models."
     from drcn.train import TrainConfig, train
     ckpt = Path(out_dir) / 'checkpoint.pt'
     if not ckpt.is_file():
-        train(TrainConfig(scale=scale, filters=8, recursions=4, train_set='Set5', epochs=1, minutes=0, epoch_size=128,
-                          batch_size=16, patch=21, stride=40, precision='fp32', device='cpu', progress=False,
-                          out_dir=str(out_dir)))
+        train(TrainConfig(scale=scale, profile='toy', device='cpu', progress=False, out_dir=str(out_dir)))
     return ckpt
 
 # %% ../nbs/20_explore.ipynb #24787cb6
@@ -98,7 +87,7 @@ class Recursion:
     def ssim(self, i:int # 0 the ensemble, d the prediction y_d, -1 the bicubic input
             ) -> float:
         "SSIM of one image under the protocol, computed once."
-        if i not in self._ssim: self._ssim[i] = ssim(self.hr, self.bic if i == -1 else self.ys[i], self.scale)
+        if i not in self._ssim: self._ssim[i] = ssim(self.hr, self.bic if i == -1 else self.ys[i], border=self.scale)
         return self._ssim[i]
 
 def run_once(model, # a `DRCN` (eval mode)
@@ -109,7 +98,7 @@ def run_once(model, # a `DRCN` (eval mode)
             ) -> Recursion:
     "Degrade `hr`, run the network once, and keep every prediction and its PSNR (`measure_image`, as `drcn-eval` measures)."
     scale = check_scale(scale)
-    if not hasattr(model, 'recursive'):
+    if not getattr(model, 'shows_recursions', False):
         raise DRCNError(f'{type(model).__name__} has no recursions to explore: choose a DRCN checkpoint')
     m = measure_image(Upscaler(model, device=device), hr, scale)  # the instrument's own numbers
     w = model.w.detach().cpu().numpy().astype(np.float64) if model.supervision else np.ones(1)
@@ -188,7 +177,7 @@ def scores(rec:Recursion, d:int, box:tuple) -> list[dict]:
     gt = crop(rec.hr, box)
     rows = [('bicubic', rec.bic, rec.psnr_bic, -1), (f'y_{d}', rec.ys[d], rec.psnrs[d], d),
             ('ensemble', rec.ys[0], rec.psnrs[0], 0)]
-    return [dict(name=n, psnr=p, ssim=rec.ssim(i), psnr_crop=psnr(gt, crop(img, box))) for n, img, p, i in rows]
+    return [dict(name=n, psnr=p, ssim=rec.ssim(i), psnr_crop=psnr(gt, crop(img, box), border=0)) for n, img, p, i in rows]
 
 def scores_html(rows:list[dict], caption:str='') -> str:
     "The scores as a small HTML table (cells carry classes, so a browser test can read them)."
@@ -333,32 +322,24 @@ def rec_bic_float(rec:Recursion) -> np.ndarray:
     return degrade(rec.hr, rec.scale)[1]
 
 # %% ../nbs/20_explore.ipynb #9c700c3a
-def explorer(models:dict, # name -> checkpoint path (`find_models`, `quick_model`)
-             dataset:str='Set5', # the set shown first
-             image:str='butterfly', # the image shown first (the first of the set if it has no such image)
-             model:str|None=None, # the model shown first (None: the first whose name starts with 'drcn')
-             scale:int|None=None, # the scale shown first (None: the model's training scale)
-             device:str='auto', # where the network runs ('auto': CUDA when present)
-             size:int=192, # panel side on screen, pixels
-            ) -> Explorer:
-    "An interactive explorer of y_1..y_D (ipywidgets); display the returned object in a notebook."
+PANELS = ('bicubic', 'y_d', 'ensemble', 'ground truth', 'difference')  # the five panels, left to right
+
+def image_stems(dataset:str) -> list[str]: return [p.stem for p in image_paths(dataset)]
+
+def main_first(name:str) -> tuple: return (not name.startswith('drcn'), name)  # the study's main models before its variants
+
+def explorer_controls(ex:Explorer, dataset:str, stems:list[str]) -> dict:
+    "The explorer's widgets by name, set to its state: the choices, the slider over d, the panels, the figure, the scores."
     import ipywidgets as W
-    ex = Explorer(models, device=device, size=size)
-    order = lambda n: (not n.startswith('drcn'), n)  # the study's main models before its variants
-    ex.model = model or min(models, key=order)
-    stems = lambda ds: [p.stem for p in image_paths(ds)]
-    first = stems(dataset)
-    ex.source = (dataset, image if image in first else first[0])
-    ex.scale = check_scale(scale or ex.trained_scale(ex.model) or 2)
     label = lambda n: f'{n} (trained x{ex.trained_scale(n)})'
     wide, tight = dict(description_width='initial'), W.Layout(width='260px')
-    ui = ex.ui = dict(
+    ui = dict(
         dataset=W.Dropdown(options=list(SETS) + ['upload'], value=dataset, description='data set', style=wide),
-        image=W.Dropdown(options=first, value=ex.source[1], description='image', style=wide),
+        image=W.Dropdown(options=stems, value=ex.source[1], description='image', style=wide),
         upload=W.FileUpload(accept='image/*', multiple=False, description='upload'),
         scale=W.ToggleButtons(options=[('x2', 2), ('x3', 3), ('x4', 4)], value=ex.scale, description='scale',
                               style=dict(description_width='initial', button_width='48px')),
-        model=W.Dropdown(options=[(label(n), n) for n in models], value=ex.model, description='model', style=wide,
+        model=W.Dropdown(options=[(label(n), n) for n in ex.paths], value=ex.model, description='model', style=wide,
                          layout=W.Layout(width='420px')),
         d=W.IntSlider(value=1, min=1, max=1, description='d', continuous_update=True, style=wide,
                       layout=W.Layout(width='420px')),
@@ -369,35 +350,41 @@ def explorer(models:dict, # name -> checkpoint path (`find_models`, `quick_model
         status=W.HTML(), scores=W.HTML(), figure=W.Image(format='png'), overview=W.Image(format='png'),
         feature_img=W.Image(format='png'),
     )
-    names = ['bicubic', 'y_d', 'ensemble', 'ground truth', 'difference']
-    ui['panels'] = {n: W.Image(format='png') for n in names}  # natural size: `enlarge` made the longer side `size`
-    ui['titles'] = {n: W.HTML(f'<b>{n}</b>') for n in names}
+    ui['panels'] = {n: W.Image(format='png') for n in PANELS}  # natural size: `enlarge` made the longer side `size`
+    ui['titles'] = {n: W.HTML(f'<b>{n}</b>') for n in PANELS}
     for n, img in ui['panels'].items(): img.add_class('drcn-panel-' + n.replace(' ', '-').replace('_', ''))
     ui['scores'].add_class('drcn-scores'); ui['status'].add_class('drcn-status')
-    feat_box = W.VBox([W.HTML('<b>first 16 channels of H_d</b>'), ui['feature_img']], layout=W.Layout(display='none'))
+    ui['feature_box'] = W.VBox([W.HTML('<b>first 16 channels of H_d</b>'), ui['feature_img']], layout=W.Layout(display='none'))
+    return ui
 
-    def draw():
-        if (ex.model, ex.source, ex.scale) not in ex.runs: ui['status'].value = '<i>running the network on this image (once)...</i>'
-        try:
-            t0 = time.perf_counter()
-            out = ex.render()
-        except DRCNError as e:
-            ui['status'].value = f"<span style='color:#b00'>{e}</span>"; return
-        if ui['d'].max != out['D']: ui['d'].max = out['D']
-        for n, (k, v) in zip(names, out['images'].items()):
-            ui['panels'][n].value = to_png(v); ui['titles'][n].value = f'<b>{k}</b>'
-        ui['overview'].value = to_png(out['overview']); ui['figure'].value = to_png(out['figure'])
-        ui['scores'].value = out['scores']
-        feat_box.layout.display = 'flex' if out['features'] is not None else 'none'
-        if out['features'] is not None: ui['feature_img'].value = to_png(enlarge(out['features'], size))
-        ui['status'].value = f"<span class='drcn-ready'>d = {out['d']} of {out['D']} ({1000 * (time.perf_counter() - t0):.0f} ms)</span>"
+# %% ../nbs/20_explore.ipynb #bde7b316
+def explorer_draw(ex:Explorer):
+    "Show the explorer's state in its widgets (the network runs only for a model, image or scale not seen yet)."
+    ui = ex.ui
+    if (ex.model, ex.source, ex.scale) not in ex.runs: ui['status'].value = '<i>running the network on this image (once)...</i>'
+    try:
+        t0 = time.perf_counter()
+        out = ex.render()
+    except DRCNError as e:
+        ui['status'].value = f"<span style='color:#b00'>{e}</span>"; return
+    if ui['d'].max != out['D']: ui['d'].max = out['D']
+    for n, (k, v) in zip(PANELS, out['images'].items()):
+        ui['panels'][n].value = to_png(v); ui['titles'][n].value = f'<b>{k}</b>'
+    ui['overview'].value = to_png(out['overview']); ui['figure'].value = to_png(out['figure'])
+    ui['scores'].value = out['scores']
+    ui['feature_box'].layout.display = 'flex' if out['features'] is not None else 'none'
+    if out['features'] is not None: ui['feature_img'].value = to_png(enlarge(out['features'], ex.size))
+    ui['status'].value = f"<span class='drcn-ready'>d = {out['d']} of {out['D']} ({1000 * (time.perf_counter() - t0):.0f} ms)</span>"
 
+# %% ../nbs/20_explore.ipynb #3e840fc0
+def explorer_wire(ex:Explorer, dataset:str):
+    """Every control sets the state and redraws. A model brings its trained scale, a scale the main model trained at it; a
+    data set brings back the image left there; an upload joins the set 'upload' and is shown."""
+    ui, draw = ex.ui, lambda: explorer_draw(ex)
     def setter(attr):
-        def f(change):
-            setattr(ex, attr, change['new']); draw()
+        def f(change): setattr(ex, attr, change['new']); draw()
         return f
     for attr in ('d', 'zoom', 'cx', 'cy', 'features'): ui[attr].observe(setter(attr), 'value')
-
     def on_model(change):
         ex.model = change['new']
         s = ex.trained_scale(ex.model)
@@ -405,7 +392,7 @@ def explorer(models:dict, # name -> checkpoint path (`find_models`, `quick_model
         else: draw()
     def on_scale(change):
         ex.scale = change['new']
-        match = sorted((n for n in models if ex.trained_scale(n) == ex.scale), key=order)
+        match = sorted((n for n in ex.paths if ex.trained_scale(n) == ex.scale), key=main_first)
         if match and ex.trained_scale(ex.model) != ex.scale: ui['model'].value = match[0]  # redraws through on_model
         else: draw()
     quiet, last = [], {dataset: ex.source[1]}  # quiet: set while options change; last: the image shown, per set
@@ -423,7 +410,7 @@ def explorer(models:dict, # name -> checkpoint path (`find_models`, `quick_model
         if ds == 'upload': options = list(ex.uploads) or ['(upload an image)']
         else:
             ui['status'].value = f"<i>fetching {ds}...</i>"
-            try: options = stems(ds)
+            try: options = image_stems(ds)
             except DRCNError as e: ui['status'].value = f"<span style='color:#b00'>{e}</span>"; return
         set_images(options, last[ds] if last.get(ds) in options else options[0])  # back to the image you left
         select(ui['image'].value)
@@ -436,20 +423,42 @@ def explorer(models:dict, # name -> checkpoint path (`find_models`, `quick_model
         last['upload'] = src[1]
         if ui['dataset'].value != 'upload': ui['dataset'].value = 'upload'  # lists the uploads, shows this one
         else: set_images(list(ex.uploads), src[1]); select(src[1])
-    ui['model'].observe(on_model, 'value'); ui['scale'].observe(on_scale, 'value')
-    ui['dataset'].observe(on_dataset, 'value'); ui['image'].observe(on_image, 'value')
-    ui['upload'].observe(on_upload, 'value')
+    for name, f in dict(model=on_model, scale=on_scale, dataset=on_dataset, image=on_image, upload=on_upload).items():
+        ui[name].observe(f, 'value')
 
+# %% ../nbs/20_explore.ipynb #cf30ba58
+def explorer_layout(ui:dict):
+    "The widgets laid out: choices on top, the slider over d, the five panels, the overview and figure, the scores."
+    import ipywidgets as W
     column = lambda n: W.VBox([ui['titles'][n], ui['panels'][n]])
-    ex.widget = W.VBox([
+    box = W.VBox([
         W.HBox([ui['dataset'], ui['image'], ui['upload']]),
         W.HBox([ui['scale'], ui['model']]),
         W.HBox([ui['d'], ui['status']]),
         W.HBox([ui['zoom'], ui['cx'], ui['cy'], ui['features']]),
-        W.HBox([column(n) for n in names]),
-        W.HBox([W.VBox([W.HTML('<b>whole image, crop in red</b>'), ui['overview']]), ui['figure'], feat_box]),
+        W.HBox([column(n) for n in PANELS]),
+        W.HBox([W.VBox([W.HTML('<b>whole image, crop in red</b>'), ui['overview']]), ui['figure'], ui['feature_box']]),
         ui['scores'],
     ])
-    ex.widget.add_class('drcn-explorer')
-    draw()
+    box.add_class('drcn-explorer')
+    return box
+
+def explorer(models:dict, # name -> checkpoint path (`find_models`, `quick_model`)
+             dataset:str='Set5', # the set shown first
+             image:str='butterfly', # the image shown first (the first of the set if it has no such image)
+             model:str|None=None, # the model shown first (None: the first whose name starts with 'drcn')
+             scale:int|None=None, # the scale shown first (None: the model's training scale)
+             device:str='auto', # where the network runs ('auto': CUDA when present)
+             size:int=192, # panel side on screen, pixels
+            ) -> Explorer:
+    "An interactive explorer of y_1..y_D (ipywidgets); display the returned object in a notebook."
+    ex = Explorer(models, device=device, size=size)
+    ex.model = model or min(models, key=main_first)
+    stems = image_stems(dataset)
+    ex.source = (dataset, image if image in stems else stems[0])
+    ex.scale = check_scale(scale or ex.trained_scale(ex.model) or 2)
+    ex.ui = explorer_controls(ex, dataset, stems)
+    explorer_wire(ex, dataset)
+    ex.widget = explorer_layout(ex.ui)
+    explorer_draw(ex)
     return ex

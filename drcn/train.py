@@ -4,7 +4,10 @@
 
 # %% ../nbs/12_train.ipynb #f1d5c6bb
 from __future__ import annotations
-import argparse, copy, dataclasses, hashlib, inspect, json, math, os, re, sys, time
+import sys
+if __name__ == '__main__' and not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules:  # python -m drcn.train:
+    from drcn.cli import train_main; sys.exit(train_main())  # the command line imports torch where it can catch Ctrl-C
+import copy, dataclasses, hashlib, json, math, os, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -13,29 +16,29 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from . import imresize as imresize_module
-from .data import DRCNError, file_sha256, image_paths, read_image, user_cache, write_whole
-from .evaluate import degrade, evaluate, evaluate_images, check_scale, format_table, OneLineParser
-from .metrics import modcrop, rgb2y
-from .model import DRCN, Upscaler, arch_class, atomic_save, autocast, load_checkpoint, pick_device, save_checkpoint
+from .core import DRCNError, Precision, check_scale, pick_device, save_torch, write_whole
+from .data import file_sha256, image_paths, user_cache
+from .evaluate import degrade, load_y, evaluate, evaluate_images
+from .checkpoint import Upscaler, arch_class, load_checkpoint, save_checkpoint, warm_start
 from .loss import alpha_at, drcn_loss
 from .speed import race, tune_allocator
 
 # %% auto #0
-__all__ = ['CPU_BUDGET', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'PAIRS_VERSION', 'FREE_FIELDS', 'RUN_FILES',
-           'STATE_KEYS', 'EVAL_SETS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve', 'check_values', 'build_model',
+__all__ = ['CPU_BUDGET', 'TOY_RUN', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'PAIRS_VERSION', 'FREE_FIELDS',
+           'RUN_FILES', 'STATE_KEYS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve', 'check_values', 'build_model',
            'describe', 'train_scales', 'cache_dir', 'make_pairs', 'pairs_key', 'load_pairs', 'augment', 'to_format',
-           'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'last_conv', 'scale_last_conv',
-           'ema_update', 'dist_setup', 'machine_info', 'write_json', 'write_metrics', 'validate', 'check_val_images',
-           'warm_start', 'budget_spent', 'run_lock', 'read_config', 'config_differences', 'read_state', 'open_run',
-           'check_finished', 'Report', 'left_seconds', 'status_line', 'write_progress', 'Interrupted', 'train',
-           'save_state', 'fit', 'plot_curves', 'field_comments', 'train_parser', 'parse_flags', 'parse_args',
-           'evaluate_run', 'main']
+           'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'lr_at', 'plateau_step',
+           'last_conv', 'scale_last_conv', 'ema_update', 'dist_setup', 'machine_info', 'write_json', 'write_metrics',
+           'validate', 'check_val_images', 'budget_done', 'budget_spent', 'run_lock', 'read_config',
+           'config_differences', 'read_state', 'open_run', 'check_finished', 'Report', 'left_seconds', 'status_line',
+           'write_progress', 'RunState', 'Loop', 'train_batch', 'after_step', 'train_epoch', 'finish_epoch',
+           'make_model', 'record_start', 'start_run', 'Interrupted', 'fit', 'train', 'plot_curves', 'evaluate_run']
 
 # %% ../nbs/12_train.ipynb #65525ba4
 @dataclass
 class TrainConfig:
     scale:int = 2               # upscaling factor: 2, 3 or 4
-    profile:str = 'auto'        # 'auto' (paper on CUDA, cpu otherwise), 'paper' or 'cpu': fills the None fields
+    profile:str = 'auto'        # 'auto' (paper on CUDA, cpu otherwise), 'paper', 'cpu' or 'toy' (seconds: tests, demos): fills the None fields
     recursions:int|None = None  # D, applications of the shared conv (paper: 16)
     filters:int|None = None     # F, filters per conv (paper: 256)
     skip:bool = True            # skip connection: add the input to every y_d
@@ -109,6 +112,8 @@ def coerce(name:str, v, typ:str):
     raise DRCNError(f'{name} must be {"an integer" if kind == "int" else "a number" if kind == "float" else "a boolean (true/false)" if kind == "bool" else "a string"}, got {v!r}')
 
 CPU_BUDGET = dict(recipe='adam', batch_size=32, epochs=0, minutes=60, epoch_size=8192)
+TOY_RUN = dict(train_set='Set5', patch=21, recipe='adam', batch_size=8, epochs=1, minutes=0, epoch_size=32,
+               precision='fp32')  # seconds on a CPU, and the same numbers on every machine: tests and demos
 PROFILES = {  # profile -> arch -> defaults
     'paper': {'drcn': dict(recursions=16, filters=256, recipe='paper', batch_size=64, epochs=0, minutes=0, train_set='T91', patch=41),
               'vdsr': dict(filters=64, layers=20, recipe='vdsr', batch_size=64, epochs=80, minutes=0, train_set='291', patch=41),
@@ -116,6 +121,8 @@ PROFILES = {  # profile -> arch -> defaults
     'cpu':   {'drcn': dict(recursions=16, filters=64, train_set='T91', patch=41, **CPU_BUDGET),
               'vdsr': dict(filters=64, layers=20, train_set='291', patch=41, **CPU_BUDGET),  # the paper's size: 1.3 MFLOP/pixel
               'drrn': dict(filters=64, blocks=1, units=9, train_set='291', patch=31, **CPU_BUDGET)},  # F=128 would be 5.3
+    'toy':   {'drcn': dict(recursions=4, filters=8, **TOY_RUN), 'vdsr': dict(filters=8, layers=4, **TOY_RUN),
+              'drrn': dict(filters=8, blocks=1, units=2, **TOY_RUN)},
 }
 RECIPES = {
     'paper': dict(lr=0.01, beta=1e-4, clip=0.4, clip_mode='norm'),   # DRCN: SGD 0.9, /10 after 5 epochs without progress
@@ -127,7 +134,7 @@ ARCH_NAMES = ('drcn', 'vdsr', 'drrn')
 PRECISIONS = ('fp32', 'fp32_cl', 'bf16', 'bf16_cl')
 
 def resolve(cfg:TrainConfig) -> TrainConfig:
-    "A copy of `cfg` with the profile's and the recipe's values in its None fields."
+    "A copy of `cfg` with the profile's and the recipe's values in its None fields (and the profile's precision for 'auto')."
     cfg = dataclasses.replace(cfg)
     check_scale(cfg.scale); cfg.scale = int(cfg.scale)
     d = cfg.device
@@ -135,11 +142,11 @@ def resolve(cfg:TrainConfig) -> TrainConfig:
         raise DRCNError(f'device {d!r} is not one of auto, cpu, cuda, cuda:N')
     prof = cfg.profile
     if prof == 'auto': prof = 'paper' if pick_device(cfg.device).type == 'cuda' else 'cpu'
-    if prof not in PROFILES: raise DRCNError(f'unknown profile {cfg.profile!r}: use auto, paper or cpu')
+    if prof not in PROFILES: raise DRCNError(f'unknown profile {cfg.profile!r}: use auto, {", ".join(PROFILES)}')
     if cfg.arch not in ARCH_NAMES: raise DRCNError(f'unknown arch {cfg.arch!r}: use {", ".join(ARCH_NAMES)}')
     cfg.profile = prof
     for k, v in PROFILES[prof][cfg.arch].items():
-        if getattr(cfg, k) is None: setattr(cfg, k, v)
+        if getattr(cfg, k) in (None, 'auto'): setattr(cfg, k, v)  # 'auto': precision (the toy's is fixed, not timed)
     if cfg.recipe not in RECIPES: raise DRCNError(f'unknown recipe {cfg.recipe!r}: use {", ".join(RECIPES)}')
     for k, v in RECIPES[cfg.recipe].items():
         if getattr(cfg, k) is None: setattr(cfg, k, v)
@@ -169,16 +176,12 @@ def check_values(cfg:TrainConfig):
 
 # %% ../nbs/12_train.ipynb #f64e18ec
 def build_model(cfg:TrainConfig) -> nn.Module:
-    "The model of a resolved config."
-    if cfg.arch == 'drcn': return DRCN(cfg.filters, cfg.recursions, cfg.skip, cfg.supervision, init=cfg.init)
-    if cfg.arch == 'vdsr': return arch_class('vdsr')(cfg.filters, cfg.layers)
-    return arch_class('drrn')(cfg.filters, cfg.blocks, cfg.units, cfg.bn)
+    "The network of a resolved config (its class maps the config's fields to its arguments: `config_args`)."
+    return arch_class(cfg.arch).from_config(cfg)
 
 def describe(cfg:TrainConfig) -> str:
-    "A short name of the model: 'DRCN F=64 D=16', 'VDSR F=64 L=20', 'DRRN B1U9 F=64'."
-    if cfg.arch == 'drcn': return f'DRCN F={cfg.filters} D={cfg.recursions}'
-    if cfg.arch == 'vdsr': return f'VDSR F={cfg.filters} L={cfg.layers}'
-    return f'DRRN B{cfg.blocks}U{cfg.units} F={cfg.filters}'
+    "A short name of the model: 'DRCN F=64 D=16', 'VDSR F=64 L=20', 'DRRN B1U9 F=64' (the class's `label`)."
+    return arch_class(cfg.arch).label_of(cfg)
 
 def train_scales(cfg:TrainConfig) -> list[int]:
     "The scales training pairs are made for: `scales` when set (multi-scale), else `scale`."
@@ -198,7 +201,7 @@ def make_pairs(train_set:str, scale:int, patch:int=41, stride:int=21, progress:b
         from tqdm.auto import tqdm
         it = tqdm(paths, desc=f'patches {Path(train_set).name} x{scale}', unit='img', leave=False)
     for p in it:
-        hr = modcrop(rgb2y(read_image(p)), scale)
+        hr = load_y(p, scale)  # the instrument's ground truth (`03_evaluate`): Y, mod-cropped
         if min(hr.shape) < patch: continue
         _, bic = degrade(hr, scale)
         for i in range(0, hr.shape[0] - patch + 1, stride):
@@ -231,7 +234,7 @@ def load_pairs(train_set:str, scale:int, patch:int=41, stride:int=21, progress:b
     pairs = dict(make_pairs(train_set, scale, patch, stride, progress), key=key)
     try: f.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise DRCNError(f'{f.parent}: cannot create the patch cache ({e.strerror or e}); set DRCN_CACHE to a writable folder') from None
-    atomic_save(pairs, f)
+    save_torch(pairs, f)
     return pairs
 
 # %% ../nbs/12_train.ipynb #89cb8c5f
@@ -248,11 +251,11 @@ def augment(x:torch.Tensor, y:torch.Tensor, g:torch.Generator) -> tuple[torch.Te
 
 # %% ../nbs/12_train.ipynb #7a064fdd
 def to_format(t:torch.Tensor, precision:str) -> torch.Tensor:
-    return t.contiguous(memory_format=torch.channels_last) if precision.endswith('_cl') else t.contiguous()
+    return t.contiguous(memory_format=torch.channels_last) if Precision(precision).channels_last else t.contiguous()
 
 def train_step(model, opt, x, y, precision, alpha, beta, clip, device, clip_mode='norm'):
     "One optimisation step; returns the loss parts."
-    with autocast(device, precision): out, outs = model(x)
+    with Precision(precision).autocast(device): out, outs = model(x)
     loss, parts = drcn_loss(out, outs, y, alpha, beta, getattr(model, 'module', model))
     opt.zero_grad(set_to_none=True); loss.backward()
     if clip and clip_mode == 'adjustable':  # VDSR: every gradient value within +-theta/lr
@@ -267,7 +270,7 @@ def probe_precision(cfg:TrainConfig, device:torch.device, rounds:int=3, batch:in
     def candidate(p):
         torch.manual_seed(0)
         m = build_model(cfg).to(device)
-        if p.endswith('_cl'): m = m.to(memory_format=torch.channels_last)
+        if Precision(p).channels_last: m = m.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(m.parameters(), lr=1e-6)
         x = to_format(torch.rand(batch, 1, cfg.patch, cfg.patch, device=device), p)
         def step():
@@ -292,6 +295,29 @@ def adam_lr(progress:float, lr:float, warmup:float=0.02, floor:float=0.01) -> fl
     if progress < warmup: return lr * max(progress / warmup, 0.01)
     p = min(1.0, (progress - warmup) / (1 - warmup))
     return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+# %% ../nbs/12_train.ipynb #1fd509a8
+def lr_at(cfg:TrainConfig, # a resolved config: its recipe and peak lr
+          p:float, # fraction of the budget done (0..1)
+          epoch:int, # epochs finished
+          plateau:float, # the paper recipe's present lr (`plateau_step`)
+         ) -> float:
+    "The learning rate of `cfg`'s recipe at a point of the run."
+    if cfg.recipe == 'adam': return adam_lr(p, cfg.lr)
+    if cfg.recipe == 'paper': return plateau
+    return step_lr(epoch, cfg.lr, cfg.lr_step, cfg.lr_gamma)
+
+# %% ../nbs/12_train.ipynb #e5adba3b
+def plateau_step(psnr:float, # this epoch's validation PSNR (dB)
+                 best:float, # the best before it
+                 lr:float, # the learning rate before it
+                 stale:int, # epochs in a row without a better PSNR, before it
+                 patience:int=5, # paper: 5 epochs
+                ) -> tuple[float, float, int]:
+    "(best, lr, stale) after an epoch: lr / 10 once `patience` epochs in a row bring no better PSNR (by 1e-4 dB)."
+    if psnr > best + 1e-4: return psnr, lr, 0
+    if stale + 1 >= patience: return best, lr / 10, 0
+    return best, lr, stale + 1
 
 # %% ../nbs/12_train.ipynb #7376f9b8
 def last_conv(model:nn.Module) -> nn.Conv2d:
@@ -343,7 +369,7 @@ def validate(model, cfg:TrainConfig, device, paths) -> dict:
     up = Upscaler(getattr(model, 'module', model), device=str(device), precision=cfg.val_precision)
     df = evaluate_images(up, paths, cfg.scale)
     model.train(was)
-    if cfg.precision.endswith('_cl'): model.to(memory_format=torch.channels_last)
+    if Precision(cfg.precision).channels_last: model.to(memory_format=torch.channels_last)
     row = dict(val_psnr=float(df.psnr.mean()), val_ssim=float(df.ssim.mean()))
     for d, v in enumerate(np.mean(np.stack(df.psnr_d.to_numpy()), axis=0), 1): row[f'val_psnr_y{d}'] = float(v)
     return row
@@ -357,28 +383,26 @@ def check_val_images(paths:list, scale:int) -> list:
             raise DRCNError(f'{p}: too small ({w}x{h}) to validate at x{scale}; choose another val_set')
     return paths
 
-# %% ../nbs/12_train.ipynb #99c50a0e
-def warm_start(model:nn.Module, path) -> None:
-    "Copy the weights of the checkpoint at `path` into `model` (same arch and F; DRCN's w_d only if D matches)."
-    src, _ = load_checkpoint(path)
-    if src.arch != model.arch or src.F != model.F:
-        raise DRCNError(f'{path}: is {src.arch} F={src.F}, this run is {model.arch} F={model.F}; warm start needs the same arch and F')
-    own = model.state_dict()
-    state = {k: v for k, v in src.state_dict().items() if k in own and v.shape == own[k].shape}
-    missing = [k for k in own if k not in state and k != 'w']
-    if missing: raise DRCNError(f'{path}: its layers differ from this run\'s ({missing[0]}); warm start needs the same shape')
-    model.load_state_dict(state, strict=False)
-
 # %% ../nbs/12_train.ipynb #93cef997
+def budget_done(cfg:TrainConfig, # a resolved config: its epochs and minutes
+                epoch:int, # epochs finished
+                step:int, # steps done in the epoch under way
+                steps:int, # steps per epoch
+                seconds:float, # seconds of training so far
+               ) -> float:
+    "The fraction of the budget done: of the epochs or of the minutes, whichever is further (at most 1)."
+    p_ep = (epoch + step / steps) / cfg.epochs if cfg.epochs else 0.0
+    p_t = seconds / (cfg.minutes * 60) if cfg.minutes else 0.0
+    return min(1.0, max(p_ep, p_t))
+
 def budget_spent(cfg:TrainConfig, epoch:int, elapsed:float, plateau:float) -> bool:
     "Whether a run at `epoch` after `elapsed` seconds of training (and plateau lr `plateau`) is finished."
-    return bool((cfg.epochs and epoch >= cfg.epochs) or (cfg.minutes and elapsed >= cfg.minutes * 60)
-                or (cfg.recipe == 'paper' and plateau < 1e-6))
+    return budget_done(cfg, epoch, 0, 1, elapsed) >= 1.0 or (cfg.recipe == 'paper' and plateau < 1e-6)
 
 # %% ../nbs/12_train.ipynb #50dccc18
 FREE_FIELDS = ('device', 'threads', 'progress', 'save_minutes', 'out_dir', 'epochs', 'minutes', 'extend', 'restart')  # may differ on a resume
 RUN_FILES = ('optimizer.pt', 'checkpoint.pt', 'metrics.csv', 'progress.json', 'curves.png', 'eval.csv', 'config.json')  # the resume point first
-STATE_KEYS = ('optimizer', 'generator', 'epoch', 'elapsed', 'best', 'plateau', 'stale')
+STATE_KEYS = ('model', 'optimizer', 'generator', 'epoch', 'elapsed', 'best', 'plateau', 'stale', 'rows')
 _OVER = 'set restart to train it over from scratch (--restart true), or choose another out_dir'
 
 @contextmanager
@@ -461,7 +485,7 @@ def check_finished(cfg:TrainConfig, out:Path, st:dict, old:dict):
     ckpt_f, metrics_f = out / 'checkpoint.pt', out / 'metrics.csv'
     try: load_checkpoint(ckpt_f)
     except DRCNError as e:
-        if 'model' not in st or not st.get('rows'): raise DRCNError(f'{e}; the resume state holds no weights to restore it from; {_OVER}') from None
+        if not st['rows']: raise DRCNError(f'{e}; the resume state holds no finished epoch to restore it from; {_OVER}') from None
         model = build_model(cfg); model.load_state_dict(st['model'])
         run_cfg = {k: old[k] for k in asdict(cfg) if k in old}
         save_checkpoint(ckpt_f, model, dict(scale=cfg.scale, config=run_cfg, epoch=st['epoch'], train_minutes=st['elapsed'] / 60,
@@ -470,7 +494,7 @@ def check_finished(cfg:TrainConfig, out:Path, st:dict, old:dict):
     try: ok = len(m := pd.read_csv(metrics_f)) == st['epoch'] and 'val_psnr' in m
     except Exception: ok = False  # missing, empty, not a CSV
     if not ok:
-        if not st.get('rows'): raise DRCNError(f'{metrics_f}: missing or damaged, and the resume state holds no rows to rewrite it from; {_OVER}')
+        if not st['rows']: raise DRCNError(f'{metrics_f}: missing or damaged, and the resume state holds no rows to rewrite it from; {_OVER}')
         write_metrics(st['rows'], metrics_f)
         print(f'{metrics_f}: was missing or damaged; rewritten from the resume state optimizer.pt', file=sys.stderr)
 
@@ -513,12 +537,247 @@ def write_progress(out:Path, **where):
     "`progress.json` in the run folder: where training stands at its last save (what metrics.csv has only per epoch)."
     write_json(dict(where, written=time.strftime('%Y-%m-%d %H:%M:%S')), out / 'progress.json')
 
+# %% ../nbs/12_train.ipynb #a10f0cfd
+def _fitting(e:Exception) -> str:
+    "The line of a load_state_dict error that names the mismatch (torch's first line says little)."
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [type(e).__name__]
+    return next((l for l in lines if l.startswith(('size mismatch', 'Missing key', 'Unexpected key'))), lines[0])[:200]
+
+def _on_cpu(m:nn.Module) -> dict: return {k: v.detach().cpu() for k, v in m.state_dict().items()}
+
+@dataclass
+class RunState:
+    "Where a run stands: what the resume state `optimizer.pt` holds besides the weights, the optimizer and the generator."
+    epoch:int = 0            # epochs finished
+    step:int = 0             # steps done in the epoch under way (0: at an epoch's end)
+    patches:int = 0          # patches trained on, all epochs
+    elapsed:float = 0.0      # seconds of training, validation excluded (the minutes budget)
+    best:float = -1.0        # the best validation PSNR so far (dB)
+    plateau:float = 0.0      # the paper recipe's lr (`plateau_step`)
+    stale:int = 0            # epochs in a row without a better validation PSNR
+    lr:float = 0.0           # the learning rate of the last step
+    alpha:float = 1.0        # the loss's alpha at the last step
+    rows:list = field(default_factory=list)  # metrics.csv: one dict per epoch
+    perm:torch.Tensor|None = None  # within an epoch: its order of the patches
+    sums:dict|None = None    # within an epoch: the loss parts summed over its steps so far
+
+    def where(self) -> dict:
+        "The state's numbers (no rows, no permutation): what `progress.json` says."
+        return dict(epoch=self.epoch, step=self.step, patches=self.patches, elapsed=float(self.elapsed), best=float(self.best),
+                    plateau=float(self.plateau), stale=self.stale, lr=float(self.lr), alpha=float(self.alpha))
+
+    def save(self, f:Path, model:nn.Module, opt, g:torch.Generator, avg:nn.Module|None=None):
+        "The resume point in `f`, written whole: `model`'s weights, `opt`, `g`, the moving average `avg` (if any), this state."
+        st = dict(model=_on_cpu(model), optimizer=opt.state_dict(), generator=g.get_state(), **self.where(),
+                  rows=json.loads(json.dumps(self.rows, default=float)))  # plain floats: read back with weights_only=True
+        if self.step: st.update(perm=self.perm, sums=self.sums)
+        if avg is not None: st['ema'] = _on_cpu(avg)
+        save_torch(st, f)
+
+    @classmethod
+    def load(cls, st:dict, # the resume state (`read_state`)
+             f:Path, # the file it came from, for the error
+             model:nn.Module, opt, g:torch.Generator, avg:nn.Module|None=None) -> RunState:
+        "The state saved in `st`; its weights, optimizer and generator (and moving average) put back into these."
+        try:
+            model.load_state_dict(st['model']); opt.load_state_dict(st['optimizer']); g.set_state(st['generator'])
+            if avg is not None: avg.load_state_dict(st.get('ema', st['model']))
+            kw = {k.name: st[k.name] for k in dataclasses.fields(cls) if k.name in st}
+            kw.setdefault('patches', sum(int(r['patches']) for r in kw['rows']))  # saved before patches were counted
+            return cls(**kw)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+            raise DRCNError(f'{f}: does not fit this run ({_fitting(e)}): from another run, or damaged; {_OVER}') from None
+
+# %% ../nbs/12_train.ipynb #6a717b50
+@dataclass
+class Loop:
+    "What stays fixed while a run trains."
+    cfg:TrainConfig; out:Path          # the resolved config (its precision chosen) and the run folder
+    model:nn.Module; net:nn.Module     # the model, and the model as trained (DDP's wrapper, or the model itself)
+    opt:torch.optim.Optimizer; g:torch.Generator  # `g` draws the permutations and the augmentations
+    avg:nn.Module|None                 # the moving average (`ema`): validated and saved instead of `model`
+    X:torch.Tensor; Y:torch.Tensor     # the training pairs, resident on the device (Y as uint8)
+    device:torch.device; rank:int; world:int
+    report:Report; val_paths:list      # the status lines; the validation images (rank 0)
+    steps:int                          # steps per epoch
+    start:RunState                     # where this start began: the patches/s of the lines, `stop_after`
+    saved:int = 0; saved_at:float = 0.0  # the patches at the last save, and when (`time.perf_counter`)
+    bar:object = None                  # a progress bar in Jupyter or on a terminal
+
+    @property
+    def shown(self) -> nn.Module: return self.model if self.avg is None else self.avg  # validated and saved
+
+    def fraction(self, s:RunState) -> float: return budget_done(self.cfg, s.epoch, s.step, self.steps, s.elapsed)
+
+    def done(self, s:RunState) -> bool: return self.fraction(s) >= 1.0 or (self.cfg.recipe == 'paper' and s.plateau < 1e-6)
+
+    def status(self, s:RunState, loss:float|None, label:str) -> str:
+        "A status line for the point `s` reached (`status_line`)."
+        c = self.cfg
+        last = (f'{c.val_set} x{c.scale} {s.rows[-1]["val_psnr"]:.3f} dB (epoch {len(s.rows)})' if s.rows
+                else f'{c.val_set} x{c.scale}: validated after epoch 1')
+        p, rate = self.fraction(s), (s.patches - self.start.patches) / max(s.elapsed - self.start.elapsed, 1e-9)
+        return status_line(label, p, s.patches, rate, left_seconds(p, s.elapsed), loss, last)
+
+    def save(self, s:RunState, **more):
+        "The resume state and progress.json (with `more`: the loss, ...) at the point `s` reached."
+        s.save(self.out / 'optimizer.pt', self.model, self.opt, self.g, self.avg)
+        write_progress(self.out, **s.where(), **more)
+        self.saved, self.saved_at = s.patches, time.perf_counter()
+
+def train_batch(lp:Loop, s:RunState, i:int) -> dict:
+    "Step `i` of the epoch under way, at the state's lr and alpha; the loss parts, also added to the epoch's sums."
+    cfg = lp.cfg
+    for grp in lp.opt.param_groups: grp['lr'] = s.lr
+    idx = s.perm[torch.arange(i * cfg.batch_size, (i + 1) * cfg.batch_size) % len(lp.X)].to(lp.device)
+    x, y = lp.X[idx], lp.Y[idx].float() / 255
+    if cfg.augment: x, y = augment(x, y, lp.g)  # draws on the CPU generator, transforms on the device
+    local = cfg.batch_size // lp.world; mine = slice(lp.rank * local, (lp.rank + 1) * local)  # DDP: this process's share
+    x, y = to_format(x[mine], cfg.precision), to_format(y[mine], cfg.precision)
+    parts = train_step(lp.net, lp.opt, x, y, cfg.precision, s.alpha, cfg.beta, cfg.clip, lp.device, cfg.clip_mode)
+    if lp.avg is not None: ema_update(lp.avg, lp.model, cfg.ema, s.patches // cfg.batch_size)
+    if not math.isfinite(parts['loss']):
+        raise DRCNError(f'loss became {parts["loss"]} at epoch {s.epoch + 1}, step {i + 1}: training diverged; '
+                        f'the last good checkpoint is kept in {lp.out} (try a lower lr or clip)')
+    for key in s.sums: s.sums[key] += parts[key]
+    return parts
+
+def after_step(lp:Loop, s:RunState, parts:dict):
+    "Rank 0 after a step: the resume state if `save_minutes` have passed since the last save, a status line when due, the bar."
+    cfg = lp.cfg
+    if (cfg.save_minutes and time.perf_counter() - lp.saved_at >= cfg.save_minutes * 60 and s.step < lp.steps
+            and lp.fraction(s) < 1.0):  # else the epoch's end saves next
+        lp.save(s, loss=s.sums['loss'] / s.step)
+    if lp.report.due(s.elapsed - lp.start.elapsed): lp.report.say(lp.status(s, s.sums['loss'] / s.step, f'epoch {s.epoch + 1}'))
+    if lp.bar is not None:
+        lp.bar.n = int(lp.fraction(s) * 1000)
+        lp.bar.set_postfix(loss=f'{parts["loss"]:.2e}', alpha=f'{s.alpha:.2f}', lr=f'{s.lr:.1e}', refresh=False); lp.bar.update(0)
+
+def train_epoch(lp:Loop, s:RunState) -> int:
+    "The epoch under way, from step `s.step` (a resume within it) to its end or the budget's; the steps it holds now."
+    cfg = lp.cfg
+    if not s.step: s.perm, s.sums = torch.randperm(len(lp.X), generator=lp.g), dict(loss=0.0, l1=0.0, l2=0.0)
+    e0, t0 = s.elapsed, time.perf_counter()
+    for i in range(s.step, lp.steps):
+        p = budget_done(cfg, s.epoch, i, lp.steps, e0 + time.perf_counter() - t0)
+        if p >= 1.0: break
+        s.alpha, s.lr = alpha_at(p, cfg.alpha_schedule, cfg.alpha_decay), lr_at(cfg, p, s.epoch, s.plateau)
+        parts = train_batch(lp, s, i)
+        s.step, s.patches, s.elapsed = i + 1, s.patches + cfg.batch_size, e0 + time.perf_counter() - t0
+        if lp.rank == 0: after_step(lp, s, parts)
+    s.elapsed = e0 + time.perf_counter() - t0
+    return s.step
+
+# %% ../nbs/12_train.ipynb #b6fb7174
+def finish_epoch(lp:Loop, s:RunState):
+    "Count the epoch just trained; on rank 0 validate it, apply the plateau rule, write the run folder, say a line."
+    cfg, k = lp.cfg, s.step
+    s.epoch, s.step = s.epoch + 1, 0
+    if lp.rank != 0: return
+    t_val = time.perf_counter()
+    row = dict(epoch=s.epoch, steps=k, patches=k * cfg.batch_size, lr=s.lr, alpha=s.alpha, **{key: v / k for key, v in s.sums.items()})
+    row.update(validate(lp.shown, cfg, lp.device, lp.val_paths))
+    row.update(train_minutes=s.elapsed / 60, val_seconds=time.perf_counter() - t_val)
+    s.rows.append(row)
+    if cfg.recipe == 'paper': s.best, s.plateau, s.stale = plateau_step(row['val_psnr'], s.best, s.plateau, s.stale)
+    else: s.best = max(s.best, row['val_psnr'])
+    save_checkpoint(lp.out / 'checkpoint.pt', lp.shown, dict(scale=cfg.scale, config=asdict(cfg), epoch=s.epoch,
+                    train_minutes=s.elapsed / 60, val_psnr=row['val_psnr'], name=Path(cfg.out_dir).name))
+    write_metrics(s.rows, lp.out / 'metrics.csv')
+    lp.save(s, loss=row['loss'], val_psnr=row['val_psnr'])  # the resume point, whole and last
+    lp.report.say(lp.status(s, row['loss'], f'epoch {s.epoch} done'))
+
+# %% ../nbs/12_train.ipynb #c2bc0d1d
+def make_model(cfg:TrainConfig, resumed:bool, device:torch.device, report:Report) -> tuple[nn.Module, TrainConfig, dict|None]:
+    "The run's model on `device`, from the seed (a new run: warm start or `last_gain`); `cfg` with its precision; the probe's rates."
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg)
+    if cfg.init_from and not resumed: warm_start(model, cfg.init_from)
+    elif cfg.last_gain != 1 and not resumed: scale_last_conv(model, cfg.last_gain)
+    probe = None
+    if cfg.precision == 'auto':
+        report.say('timing a few steps of each precision (precision auto)')
+        chosen, probe = probe_precision(cfg, device)
+        cfg = dataclasses.replace(cfg, precision=chosen)
+        report.say(f'precision {chosen}: ' + ', '.join(f'{k} {v:.1f}' for k, v in probe.items()) + ' patches/s')
+    model = model.to(device)
+    if Precision(cfg.precision).channels_last: model = model.to(memory_format=torch.channels_last)
+    return model, cfg, probe
+
+def record_start(cfg:TrainConfig, out:Path, st:dict, s:RunState, device:torch.device, asked:str, probe:dict|None):
+    "`config.json`: the resolved config, the precision asked and timed, the machine, and one segment per start that trained."
+    if st.get('extended'):
+        print(f'{out}: extended to epochs={cfg.epochs}, minutes={cfg.minutes:g}; lr and alpha go on from the fraction of the '
+              'new budget already done (no new warm-up)', file=sys.stderr)
+    # a start that recorded no epoch left no trace
+    segments = [x for x in st.get('segments', []) if x['from_epoch'] < s.epoch] + [dict(
+        from_epoch=s.epoch, from_minutes=s.elapsed / 60, epochs=cfg.epochs, minutes=cfg.minutes, extend=st.get('extended', False),
+        device=str(device), threads=torch.get_num_threads(), precision=cfg.precision, precision_probe=probe)]
+    write_json(dict(asdict(cfg), precision_asked=asked, precision_probe=probe, machine=machine_info(device), segments=segments),
+               out / 'config.json')
+
+def start_run(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, world:int=1) -> tuple[Loop, RunState]:
+    "What the run in `out` trains with, and where it stands: from the resume state `st` ({}: a new run)."
+    report = Report(out.name, on=cfg.progress and rank == 0)
+    report.say(f'{"resuming at epoch " + str(st["epoch"] + 1) if st else "new run"}: {describe(cfg)} x{cfg.scales or cfg.scale}, '
+               f'{cfg.recipe} on {cfg.train_set}, budget ' + ', '.join([f'{cfg.epochs} epochs'] * bool(cfg.epochs) +
+               [f'{cfg.minutes:g} min'] * bool(cfg.minutes) or ['until lr < 1e-6']) + f'; resume state saved every {cfg.save_minutes:g} min')
+    asked = cfg.precision
+    model, cfg, probe = make_model(cfg, bool(st), device, report)
+    opt, g = make_optimizer(model, cfg), torch.Generator().manual_seed(cfg.seed)
+    avg = copy.deepcopy(model) if cfg.ema else None
+    s = RunState.load(st, out / 'optimizer.pt', model, opt, g, avg) if st else RunState(plateau=cfg.lr, lr=cfg.lr)
+    if rank == 0: record_start(cfg, out, st, s, device, asked, probe)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
+    parts = [load_pairs(cfg.train_set, sc, cfg.patch, cfg.stride, progress=cfg.progress and rank == 0) for sc in train_scales(cfg)]
+    X = torch.cat([p['x'] for p in parts]).to(device)  # the training set stays resident on the device
+    Y = torch.cat([p['y'] for p in parts]).to(device); del parts
+    val_paths = check_val_images(image_paths(cfg.val_set), cfg.scale) if rank == 0 else []
+    lp = Loop(cfg, out, model, net, opt, g, avg, X, Y, device, rank, world, report, val_paths,
+              steps=max(1, (cfg.epoch_size or len(X)) // cfg.batch_size), start=dataclasses.replace(s),
+              saved=s.patches, saved_at=time.perf_counter())
+    if cfg.progress and rank == 0 and not lp.done(s) and ('ipykernel' in sys.modules or sys.stderr.isatty()):
+        from tqdm.auto import tqdm  # in Jupyter a widget; on a terminal a bar the lines are written above
+        lp.bar = tqdm(total=1000, desc=f'{describe(cfg)} x{cfg.scales or cfg.scale} {cfg.precision}', unit='‰', file=sys.stderr)
+        lp.bar.update(int(lp.fraction(s) * 1000))
+    net.train()
+    return lp, s
+
 # %% ../nbs/12_train.ipynb #399a59df
 class Interrupted(KeyboardInterrupt):
     "Ctrl-C (SIGINT) stopped training: says where, and how to go on, in one line."
     def __init__(self, epoch:int, patches:int, saved:int):
         super().__init__(f'interrupted at epoch {epoch}, patches {patches:,}; rerun the same command to resume '
                          f'(from the last save, at patches {saved:,})')
+
+def fit(cfg:TrainConfig, # the run's settings, resolved
+        out:Path, # the run folder
+        st:dict, # its resume state (`open_run`; {}: a new run)
+        device:torch.device, rank:int=0, world:int=1,
+        stop_after:int|None=None, # leave after this many epochs of this call, as an interruption would
+       ):
+    "Train the run in `out` from `st` until its budget is spent: epoch after epoch, each trained, then finished."
+    lp, s = start_run(cfg, out, st, device, rank, world)
+    try:
+        done = lp.done(s)
+        while not done:
+            if not train_epoch(lp, s): break  # the budget ended before the epoch's first step
+            finish_epoch(lp, s)
+            done = lp.done(s)
+            if stop_after is not None and s.epoch - lp.start.epoch >= stop_after: break
+            if world > 1:  # every process takes rank 0's decision
+                import torch.distributed as dist
+                flag = torch.tensor([float(done), s.plateau]); dist.broadcast(flag, 0); done, s.plateau = bool(flag[0]), float(flag[1])
+    except KeyboardInterrupt: raise Interrupted(s.epoch + 1, s.patches, lp.saved) from None
+    finally:
+        if lp.bar is not None: lp.bar.close()
+    if rank == 0 and s.rows:
+        c = lp.cfg
+        try: plot_curves(pd.DataFrame(s.rows), out / 'curves.png', title=f'{out.name}: {describe(c)}, x{c.scales or c.scale}, {c.recipe}, {c.precision}', arch=c.arch)
+        except Exception as e: print(f'(no curves plot: {e})')
 
 def train(cfg:TrainConfig, # the run's settings
           stop_after:int|None=None, # leave after this many epochs of this call, as an interruption would
@@ -541,173 +800,6 @@ def train(cfg:TrainConfig, # the run's settings
         elif cfg.progress and rank == 0: Report(out.name).say('finished already: nothing to train (extend grows its budget)')
     return out
 
-def _fitting(e:Exception) -> str:
-    "The line of a load_state_dict error that names the mismatch (torch's first line says little)."
-    lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [type(e).__name__]
-    return next((l for l in lines if l.startswith(('size mismatch', 'Missing key', 'Unexpected key'))), lines[0])[:200]
-
-def save_state(f:Path, model:nn.Module, opt, g:torch.Generator, **where):
-    "The resume point, written whole: weights, optimizer, generator and where training stands (`where`)."
-    atomic_save(dict(model={k: v.detach().cpu() for k, v in model.state_dict().items()}, optimizer=opt.state_dict(),
-                     generator=g.get_state(), **where), f)
-
-def fit(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=0, world:int=1, stop_after:int|None=None):
-    "The loop: train `cfg` in the run folder `out` from the resume state `st` ({}: from the start) until the budget is spent."
-    state_f, ckpt_f, resumed = out / 'optimizer.pt', out / 'checkpoint.pt', bool(st)
-    report = Report(out.name, on=cfg.progress and rank == 0)
-    report.say(f'{"resuming at epoch " + str(st["epoch"] + 1) if resumed else "new run"}: {describe(cfg)} x{cfg.scales or cfg.scale}, '
-               f'{cfg.recipe} on {cfg.train_set}, budget ' + ', '.join([f'{cfg.epochs} epochs'] * bool(cfg.epochs) +
-               [f'{cfg.minutes:g} min'] * bool(cfg.minutes) or ['until lr < 1e-6']) + f'; resume state saved every {cfg.save_minutes:g} min')
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg)
-    if cfg.init_from and not resumed: warm_start(model, cfg.init_from)
-    elif cfg.last_gain != 1 and not resumed: scale_last_conv(model, cfg.last_gain)
-    probe, asked = None, cfg.precision
-    if cfg.precision == 'auto':
-        report.say('timing a few steps of each precision (precision auto)')
-        chosen, probe = probe_precision(cfg, device)
-        cfg = dataclasses.replace(cfg, precision=chosen)
-        report.say(f'precision {chosen}: ' + ', '.join(f'{k} {v:.1f}' for k, v in probe.items()) + ' patches/s')
-    model = model.to(device)
-    if cfg.precision.endswith('_cl'): model = model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(model, cfg)
-    g = torch.Generator().manual_seed(cfg.seed)
-    rows, epoch, elapsed, best = [], 0, 0.0, -1.0
-    plateau, stale, step0, perm, sums, lr, alpha = cfg.lr, 0, 0, None, None, cfg.lr, 1.0
-    if resumed:  # everything comes from the resume state: checkpoint.pt and metrics.csv may be one epoch ahead of it
-        try:
-            if 'model' in st: model.load_state_dict(st['model'])
-            else: m, _ = load_checkpoint(ckpt_f); model.load_state_dict(m.state_dict())  # a run folder of an older version
-            opt.load_state_dict(st['optimizer']); g.set_state(st['generator'])
-            if 'rows' in st: rows = st['rows']
-            elif (out / 'metrics.csv').is_file(): rows = pd.read_csv(out / 'metrics.csv').to_dict('records')[:st['epoch']]
-            if st.get('step'): step0, perm, sums, lr, alpha = st['step'], st['perm'], st['sums'], st['lr'], st['alpha']
-        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, pd.errors.ParserError) as e:
-            raise DRCNError(f'{state_f}: does not fit this run ({_fitting(e)}): from another run, or damaged; {_OVER}') from None
-        epoch, elapsed, best, plateau, stale = st['epoch'], st['elapsed'], st['best'], st['plateau'], st['stale']
-    patches = st.get('patches', sum(int(r['patches']) for r in rows))
-    avg = copy.deepcopy(model) if cfg.ema else None  # the moving average: validated and saved instead of `model`
-    if avg is not None and 'ema' in st: avg.load_state_dict(st['ema'])
-    shown = model if avg is None else avg
-    def kept(): return {} if avg is None else dict(ema={k: v.detach().cpu() for k, v in avg.state_dict().items()})
-    if st.get('extended'):
-        print(f'{out}: extended to epochs={cfg.epochs}, minutes={cfg.minutes:g}; lr and alpha go on from the fraction of the '
-              'new budget already done (no new warm-up)', file=sys.stderr)
-    # one entry per start that trained: what each stretch of epochs ran with (a start that recorded no epoch left no trace)
-    segments = [s for s in st.get('segments', []) if s['from_epoch'] < epoch] + [dict(
-        from_epoch=epoch, from_minutes=elapsed / 60, epochs=cfg.epochs, minutes=cfg.minutes, extend=st.get('extended', False),
-        device=str(device), threads=torch.get_num_threads(), precision=cfg.precision, precision_probe=probe)]
-    if rank == 0:
-        write_json(dict(asdict(cfg), precision_asked=asked, precision_probe=probe, machine=machine_info(device), segments=segments),
-                   out / 'config.json')
-    net = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        net = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
-
-    parts = [load_pairs(cfg.train_set, s, cfg.patch, cfg.stride, progress=cfg.progress and rank == 0) for s in train_scales(cfg)]
-    X = torch.cat([p['x'] for p in parts]).to(device)  # the training set stays resident on the device
-    Y = torch.cat([p['y'] for p in parts]).to(device); del parts
-    n = len(X); epoch_size = cfg.epoch_size or n
-    val_paths = check_val_images(image_paths(cfg.val_set), cfg.scale) if rank == 0 else []
-    steps_per_epoch = max(1, epoch_size // cfg.batch_size)
-    local = cfg.batch_size // world
-
-    def progress_at(step_in_epoch, t):
-        p_ep = (epoch + step_in_epoch / steps_per_epoch) / cfg.epochs if cfg.epochs else 0.0
-        p_t = t / (cfg.minutes * 60) if cfg.minutes else 0.0
-        return min(1.0, max(p_ep, p_t))
-
-    def status(s, t, loss, label):
-        last = (f'{cfg.val_set} x{cfg.scale} {rows[-1]["val_psnr"]:.3f} dB (epoch {len(rows)})' if rows
-                else f'{cfg.val_set} x{cfg.scale}: validated after epoch 1')
-        p = progress_at(s, t)
-        return status_line(label, p, patches, (patches - patches0) / max(t - elapsed0, 1e-9), left_seconds(p, t), loss, last)
-
-    def where(s, t):  # the resume state's and progress.json's account of the point reached
-        return dict(epoch=epoch, step=s, patches=patches, elapsed=float(t), best=float(best), plateau=float(plateau),
-                    stale=stale, lr=float(lr), alpha=float(alpha), rows=json.loads(json.dumps(rows, default=float)))
-
-    done = progress_at(step0, elapsed) >= 1.0 or (cfg.recipe == 'paper' and plateau < 1e-6)
-    bar = None
-    if cfg.progress and rank == 0 and not done and ('ipykernel' in sys.modules or sys.stderr.isatty()):
-        from tqdm.auto import tqdm  # in Jupyter a widget; on a terminal a bar the lines are written above
-        bar = tqdm(total=1000, desc=f'{describe(cfg)} x{cfg.scales or cfg.scale} {cfg.precision}', unit='‰', file=sys.stderr)
-        bar.update(int(progress_at(step0, elapsed) * 1000))
-    net.train()
-    epoch0, patches0, elapsed0, saved, saved_at = epoch, patches, elapsed, patches, time.perf_counter()
-    try:
-        while not done:
-            t_ep = time.perf_counter()
-            if not step0: perm, sums = torch.randperm(n, generator=g), dict(loss=0.0, l1=0.0, l2=0.0)
-            k, step0 = step0, 0  # resumed within an epoch: its permutation, from the next step
-            for s in range(k, steps_per_epoch):
-                p = progress_at(s, elapsed + time.perf_counter() - t_ep)
-                if p >= 1.0: break
-                alpha = alpha_at(p, cfg.alpha_schedule, cfg.alpha_decay)
-                lr = (adam_lr(p, cfg.lr) if cfg.recipe == 'adam' else plateau if cfg.recipe == 'paper'
-                      else step_lr(epoch, cfg.lr, cfg.lr_step, cfg.lr_gamma))
-                for grp in opt.param_groups: grp['lr'] = lr
-                idx = perm[torch.arange(s * cfg.batch_size, (s + 1) * cfg.batch_size) % n]
-                x, y = X[idx.to(device)], Y[idx.to(device)].float() / 255
-                if cfg.augment:
-                    x, y = augment(x, y, g)  # draws on the CPU generator, transforms on the device
-                x, y = x[rank * local:(rank + 1) * local], y[rank * local:(rank + 1) * local]
-                x, y = to_format(x, cfg.precision), to_format(y, cfg.precision)
-                parts = train_step(net, opt, x, y, cfg.precision, alpha, cfg.beta, cfg.clip, device, cfg.clip_mode)
-                if avg is not None: ema_update(avg, model, cfg.ema, patches // cfg.batch_size)
-                if not math.isfinite(parts['loss']):
-                    raise DRCNError(f'loss became {parts["loss"]} at epoch {epoch + 1}, step {s + 1}: training diverged; '
-                                    f'the last good checkpoint is kept in {out} (try a lower lr or clip)')
-                for key in sums: sums[key] += parts[key]
-                k, patches, now = k + 1, patches + cfg.batch_size, elapsed + time.perf_counter() - t_ep
-                if (rank == 0 and cfg.save_minutes and time.perf_counter() - saved_at >= cfg.save_minutes * 60
-                        and k < steps_per_epoch and progress_at(k, now) < 1.0):  # else the epoch's end saves next
-                    save_state(state_f, model, opt, g, **where(k, now), perm=perm, sums=sums, **kept())  # mid-epoch: its order and sums
-                    write_progress(out, **{k_: v for k_, v in where(k, now).items() if k_ != 'rows'}, loss=sums['loss'] / k)
-                    saved, saved_at = patches, time.perf_counter()
-                if report.due(now - elapsed0): report.say(status(k, now, sums['loss'] / k, f'epoch {epoch + 1}'))
-                if bar is not None:
-                    bar.n = int(progress_at(k, now) * 1000)
-                    bar.set_postfix(loss=f'{parts["loss"]:.2e}', alpha=f'{alpha:.2f}', lr=f'{lr:.1e}', refresh=False); bar.update(0)
-            if k == 0: break
-            elapsed += time.perf_counter() - t_ep
-            epoch += 1
-            if rank == 0:
-                t_val = time.perf_counter()
-                row = dict(epoch=epoch, steps=k, patches=k * cfg.batch_size, lr=lr, alpha=alpha,
-                           **{key: v / k for key, v in sums.items()})
-                row.update(validate(shown, cfg, device, val_paths))
-                row.update(train_minutes=elapsed / 60, val_seconds=time.perf_counter() - t_val)
-                rows.append(row)
-                if cfg.recipe == 'paper':  # divide by 10 after 5 epochs without a better validation PSNR
-                    if row['val_psnr'] > best + 1e-4: best, stale = row['val_psnr'], 0
-                    else:
-                        stale += 1
-                        if stale >= 5: plateau, stale = plateau / 10, 0
-                else: best = max(best, row['val_psnr'])
-                meta = dict(scale=cfg.scale, config=asdict(cfg), epoch=epoch, train_minutes=elapsed / 60,
-                            val_psnr=row['val_psnr'], name=Path(cfg.out_dir).name)
-                save_checkpoint(ckpt_f, shown, meta)
-                write_metrics(rows, out / 'metrics.csv')
-                # the resume point, whole and last: killed before this rename, a resume trains this epoch again, identically
-                save_state(state_f, model, opt, g, **where(0, elapsed), **kept())
-                write_progress(out, **{k_: v for k_, v in where(0, elapsed).items() if k_ != 'rows'}, loss=row['loss'],
-                               val_psnr=row['val_psnr'])
-                saved, saved_at = patches, time.perf_counter()
-                report.say(status(0, elapsed, row['loss'], f'epoch {epoch} done'))
-            done = progress_at(0, elapsed) >= 1.0 or (cfg.recipe == 'paper' and plateau < 1e-6)
-            if stop_after is not None and epoch - epoch0 >= stop_after: break
-            if world > 1:  # every process takes rank 0's decision
-                import torch.distributed as dist
-                flag = torch.tensor([float(done), plateau]); dist.broadcast(flag, 0); done, plateau = bool(flag[0]), float(flag[1])
-    except KeyboardInterrupt: raise Interrupted(epoch + 1, patches, saved) from None
-    finally:
-        if bar is not None: bar.close()
-    if rank == 0 and rows:
-        try: plot_curves(pd.DataFrame(rows), out / 'curves.png', title=f'{out.name}: {describe(cfg)}, x{cfg.scales or cfg.scale}, {cfg.recipe}, {cfg.precision}', arch=cfg.arch)
-        except Exception as e: print(f'(no curves plot: {e})')
-
 # %% ../nbs/12_train.ipynb #538f01a1
 def plot_curves(m:pd.DataFrame, path, title:str='', arch:str='drcn'):
     "Training loss and validation PSNR against training minutes, saved as PNG (DRCN: the ensemble and y_1 apart)."
@@ -725,55 +817,9 @@ def plot_curves(m:pd.DataFrame, path, title:str='', arch:str='drcn'):
     write_whole(path, lambda t: fig.savefig(t, dpi=110, format='png')); plt.close(fig)
 
 # %% ../nbs/12_train.ipynb #1b8d60f3
-EVAL_SETS = 'Set5'  # measured after training into the run's eval.csv (nbs/train.ipynb's eval_sets)
-
-def field_comments(src:str) -> dict[str, str]:
-    "The comment after each field of a dataclass's source: `scale:int = 2  # upscaling factor` -> {'scale': 'upscaling factor'}."
-    return {m[1]: m[2].strip() for m in re.finditer(r'^[ \t]+(\w+)[ \t]*:[^=\n]+=[^#\n]*#[ \t]*(.*)$', src, re.M)}
-
-def train_parser() -> argparse.ArgumentParser:
-    "`python -m drcn.train`'s flags: every `TrainConfig` field, its comment as help, its default; and `--eval_sets`."
-    ap = OneLineParser(prog='python -m drcn.train', description='Train a model, or resume the run in --out_dir, then measure it on '
-                 '--eval_sets as drcn-eval does (eval.csv): what nbs/train.ipynb does, every parameter a flag.')
-    try: helps = field_comments(inspect.getsource(TrainConfig))
-    except (OSError, TypeError): helps = {}  # no source at hand (the class of a notebook's session): flags without help
-    for f in dataclasses.fields(TrainConfig):  # a string: TrainConfig gives it the field's type, strictly
-        ap.add_argument(f'--{f.name}', default=f.default, metavar=f.type.split('|')[0].upper(),
-                        help=f'{helps.get(f.name, "")} (default: {f.default!r})'.replace('%', '%%'))
-    ap.add_argument('--eval_sets', default=EVAL_SETS, metavar='SETS', help='after training: sets or folders, comma-separated, '
-                    f'measured as drcn-eval does into the run\'s eval.csv; \'\' for none (default: {EVAL_SETS!r})')
-    return ap
-
-def parse_flags(argv=None) -> tuple[TrainConfig, list[str]]:
-    "The `TrainConfig` and the evaluation sets of command-line flags (`--scale 4 --minutes 30 --eval_sets Set5,Set14`)."
-    ns = vars(train_parser().parse_args(argv))
-    sets = [s.strip() for s in ns.pop('eval_sets').split(',') if s.strip()]
-    return TrainConfig(**ns), sets
-
-def parse_args(argv=None) -> TrainConfig:
-    "A `TrainConfig` from command-line flags."
-    return parse_flags(argv)[0]
-
 def evaluate_run(run:Path, sets:list[str], device:str='auto', progress:bool=True) -> pd.DataFrame:
     "The run's checkpoint measured on `sets` at its scale as drcn-eval measures (fp32); also written to the run's eval.csv."
     model, meta = load_checkpoint(run / 'checkpoint.pt')
     result = evaluate(Upscaler(model, meta, device=device), sets, [meta['scale']], name=meta['name'], progress=progress)
     write_whole(run / 'eval.csv', lambda t: result.drop(columns='psnr_d', errors='ignore').to_csv(t, index=False))
     return result
-
-def main(argv=None):
-    try:
-        cfg, sets = parse_flags(argv)
-        for s in sets: image_paths(s)  # an unknown set is refused now, not after the training
-        out = train(cfg)
-        m = pd.read_csv(out / 'metrics.csv')
-        print(f'{out}: {len(m)} epochs, {m.train_minutes.iloc[-1]:.1f} min, validation {m.val_psnr.iloc[-1]:.3f} dB')
-        if sets and int(os.environ.get('RANK', '0')) == 0: print(format_table(evaluate_run(out, sets, cfg.device, cfg.progress)))
-    except DRCNError as e:
-        print(f'drcn.train: error: {e}', file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt as e:  # Ctrl-C: where training stood, and how to go on
-        print(f'drcn.train: {e if isinstance(e, Interrupted) else "interrupted; rerun the same command to resume"}',
-              file=sys.stderr); sys.exit(130)
-
-# %% ../nbs/12_train.ipynb #134bf9eb
-if __name__ == '__main__' and not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules: main()

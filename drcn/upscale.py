@@ -4,23 +4,22 @@
 
 # %% ../nbs/30_upscale.ipynb #4fa97ab0
 from __future__ import annotations
-import argparse, sys, time, warnings
+import time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 from scipy import sparse
-from .data import DRCNError, write_whole
-from .evaluate import check_device, check_precision, check_scale, OneLineParser
-from .imresize import imresize, resize_matrix
-from .metrics import rgb2y, to_uint8
+from .core import DRCNError, check_device, check_precision, check_scale, write_whole
+from .imresize import resize_matrix
+from .metrics import to_uint8
 from .speed import race
 
 # %% auto #0
-__all__ = ['MIN_SIDE', 'RGB2YCBCR', 'YCBCR_OFFSET', 'TILE_BYTES', 'FEATURE_MAPS', 'FORMATS', 'SAVE_OPTIONS', 'Picture',
-           'read_picture', 'rgb2ycbcr', 'ycbcr2rgb', 'planes', 'to_8bit', 'bicubic_window', 'receptive_radius',
-           'tile_grid', 'feature_bytes', 'default_tile', 'upscale_picture', 'check_output', 'write_image', 'repo_root',
-           'committed_model', 'default_model', 'package_models', 'load_model', 'pick_precision', 'upscale_file', 'main']
+__all__ = ['MIN_SIDE', 'RGB2YCBCR', 'YCBCR_OFFSET', 'TILE_BYTES', 'FORMATS', 'SAVE_OPTIONS', 'Picture', 'read_picture',
+           'rgb2ycbcr', 'ycbcr2rgb', 'planes', 'to_8bit', 'bicubic_window', 'tile_grid', 'feature_bytes',
+           'default_tile', 'upscale_picture', 'check_output', 'write_image', 'repo_root', 'committed_model',
+           'default_model', 'package_models', 'load_model', 'pick_precision', 'upscale_file']
 
 # %% ../nbs/30_upscale.ipynb #fdcf0f9d
 MIN_SIDE = 4  # MATLAB's bicubic reads 4 neighbours per axis; a thinner image has nothing to interpolate between
@@ -137,43 +136,34 @@ def bicubic_window(pic:Picture, scale:int, rows:slice, cols:slice) -> np.ndarray
     return np.moveaxis((mc @ t).reshape(mc.shape[0], -1, k), 0, 1)
 
 # %% ../nbs/30_upscale.ipynb #e898b5d2
-def receptive_radius(model) -> int:
-    "How far an output pixel sees: one pixel per 3x3 conv on the way from input to output."
-    if model.arch == 'drcn': return model.D + 4  # 2 embedding + D recursive + 2 reconstruction convs
-    if model.arch == 'vdsr': return model.layers
-    if model.arch == 'drrn': return model.depth
-    raise DRCNError(f'drcn-upscale does not know the receptive field of a {model.arch!r} model; use a drcn, vdsr or drrn checkpoint')
-
 def tile_grid(n:int, tile:int, margin:int) -> list[tuple[slice, slice]]:
     "Along an axis of length n: (kept, computed) slice pairs; kept slices tile 0..n, computed ones add `margin`."
     return [(slice(a, min(a + tile, n)), slice(max(0, a - margin), min(n, a + tile + margin))) for a in range(0, n, tile)]
 
 # %% ../nbs/30_upscale.ipynb #82a56e8b
 TILE_BYTES = 2 ** 30  # feature maps of one tile (see above)
-FEATURE_MAPS = {'vdsr': 6, 'drrn': 14}  # F-channel maps alive at once in eval mode (measured, rounded up)
 
 def feature_bytes(model, value_bytes:int=4) -> int:
     "Bytes of feature maps a pixel while `model` runs in eval mode (values of `value_bytes`: fp32 4, bf16 2)."
-    maps = model.D + 3 if model.arch == 'drcn' else FEATURE_MAPS.get(model.arch, 16)
-    return value_bytes * model.F * maps
+    return value_bytes * model.F * model.feature_maps  # the maps each network says it keeps alive (its class)
 
 def default_tile(model, value_bytes:int=4) -> int:
     "Kept tile side (output pixels) whose computed window keeps the model's feature maps under `TILE_BYTES`."
-    side = int((TILE_BYTES / feature_bytes(model, value_bytes)) ** 0.5) - 2 * receptive_radius(model)
+    side = int((TILE_BYTES / feature_bytes(model, value_bytes)) ** 0.5) - 2 * model.depth
     return max(32, min(2048, side))
 
 # %% ../nbs/30_upscale.ipynb #2602a0fe
 def upscale_picture(pic:Picture, # the input
-                    up, # a `drcn.model.Upscaler`: bicubic Y (0..255) -> stack whose [0] is DRCN's output
+                    up, # a `drcn.checkpoint.Upscaler`: bicubic Y (0..255) -> stack whose [0] is DRCN's output
                     scale:int, # 2, 3 or 4
                     tile:int|None=None, # kept tile side in output pixels (None: `default_tile`)
-                    margin:int|None=None, # overlap (None: the receptive-field radius D + 4)
+                    margin:int|None=None, # overlap (None: the model's receptive radius, `depth`: D + 4 for DRCN)
                     progress:bool=False, # a progress bar over the tiles (when there are several)
                    ) -> np.ndarray:
     "The upscaled picture, uint8, (sH)x(sW)xC."
     H, W, C = pic.pixels.shape
-    tile = tile or default_tile(up.model, 2 if up.precision.startswith('bf16') else 4)
-    margin = receptive_radius(up.model) if margin is None else margin
+    tile = tile or default_tile(up.model, up.precision.value_bytes)
+    margin = up.model.depth if margin is None else margin
     try: out = np.empty((H * scale, W * scale, C), np.uint8)
     except MemoryError:  # the tiles are not what fails here: a smaller --tile would not help
         raise DRCNError(f'out of memory for the output image itself ({W * scale}x{H * scale}x{C}, '
@@ -258,13 +248,12 @@ def load_model(spec:str|None, # checkpoint file, run folder, or None for the com
     else:
         path = Path(spec)
         if path.is_dir(): path = path / 'checkpoint.pt'
-    from drcn.model import load_checkpoint  # torch loads only once the input and output are known good
+    from drcn.checkpoint import load_checkpoint  # torch loads only once the input and output are known good
     try: model, meta = load_checkpoint(path)
     except DRCNError as e:  # a model constructor's complaint (e.g. D = 0) does not name the file: we do
         if str(path) in str(e): raise
         raise DRCNError(f'{path}: {e}') from None
     if model.channels != 1: raise DRCNError(f'{path}: a {model.channels}-channel model; drcn-upscale runs luminance (1-channel) models')
-    receptive_radius(model)  # an architecture we cannot tile is refused before any work
     trained = meta.get('scale')
     if scale is None:
         if trained is None: raise DRCNError(f'{path}: the checkpoint does not say its scale; give --scale 2, 3 or 4')
@@ -278,7 +267,7 @@ def load_model(spec:str|None, # checkpoint file, run folder, or None for the com
 def pick_precision(model, device:str='auto') -> str:
     "'bf16' where it runs the model faster than fp32 on this machine (AMX, AVX512-BF16, GPUs), else 'fp32': timed."
     import copy
-    from drcn.model import Upscaler
+    from drcn.checkpoint import Upscaler
     bic = np.random.default_rng(0).random((96, 96)) * 255
     ups = {p: Upscaler(copy.deepcopy(model), device=device, precision=p, fast=True) for p in ('fp32', 'bf16_cl')}
     t = race({p: (lambda u=u: u(bic)) for p, u in ups.items()}, rounds=2)
@@ -308,7 +297,7 @@ def upscale_file(input, # image file to upscale
     check_output(output, pic.alpha)
     for n in pic.notes: (note or print)(n)
     net, meta, scale = load_model(model, scale, any_scale)
-    from drcn.model import Upscaler
+    from drcn.checkpoint import Upscaler
     if precision == 'auto': precision = pick_precision(net, device)
     up = Upscaler(net, meta, device=device, precision='bf16_cl' if precision == 'bf16' else 'fp32', fast=True)
     out = upscale_picture(pic, up, scale, tile, progress=progress)
@@ -316,34 +305,3 @@ def upscale_file(input, # image file to upscale
     H, W = pic.pixels.shape[:2]
     return dict(input=str(input), output=str(output), scale=scale, size_in=(W, H), size_out=(W * scale, H * scale),
                 model=meta.get('name', 'model'), precision=precision, seconds=time.perf_counter() - t0)
-
-def main(argv=None):
-    "drcn-upscale: upscale an image with DRCN (Y through the network; Cb, Cr and alpha by bicubic, as the paper's figures)."
-    ap = OneLineParser(prog='drcn-upscale', description=main.__doc__)
-    ap.add_argument('input', help='image file (PNG, JPEG, BMP, TIFF, WebP; gray, RGB, RGBA, palette, 16-bit)')
-    ap.add_argument('output', help='output file; its extension picks the type (.png, .jpg, .tif, .bmp, .webp); 8 bits per channel')
-    ap.add_argument('--scale', help="2, 3 or 4 (default: the checkpoint's scale)")
-    ap.add_argument('--model', help='checkpoint file or run folder (default: the table model for the scale shipped in the package, drcn/models/drcn_x{S}.pt, a copy of paper_repro/models/drcn_x{S}_cpu_more)')
-    ap.add_argument('--any-scale', action='store_true', help='run a checkpoint at a scale it was not trained for')
-    ap.add_argument('--tile', type=int, help='tile side in output pixels (default: from the model size, bounding memory)')
-    ap.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
-    ap.add_argument('--precision', default='auto', help="'auto' (default: bf16 where it is faster here, as on CPUs with AMX; "
-                    "within 0.02 dB of fp32 on Set5/Set14), 'fp32' (exact output) or 'bf16'")
-    ap.add_argument('--no-progress', action='store_true', help='no progress bar')
-    ap.add_argument('--overwrite', action='store_true', help='allow OUTPUT to be the input file (it is replaced)')
-    a = ap.parse_args(argv)
-    try:
-        r = upscale_file(a.input, a.output, a.scale, a.model, a.any_scale, a.tile, a.device, a.precision,
-                         progress=not a.no_progress, note=lambda n: print(f'drcn-upscale: note: {n}', file=sys.stderr),
-                         overwrite=a.overwrite)
-        print(f"{r['output']}: {r['size_in'][0]}x{r['size_in'][1]} -> {r['size_out'][0]}x{r['size_out'][1]} "
-              f"(x{r['scale']}, model {r['model']}, {r['precision']}, {r['seconds']:.1f} s)")
-    except DRCNError as e:
-        print(f'drcn-upscale: error: {e}', file=sys.stderr); sys.exit(2)
-    except MemoryError:
-        print('drcn-upscale: error: out of memory; pass a smaller --tile', file=sys.stderr); sys.exit(2)
-    except KeyboardInterrupt:
-        print(f'drcn-upscale: interrupted; {a.output} was not written', file=sys.stderr); sys.exit(130)
-
-# %% ../nbs/30_upscale.ipynb #75174412
-if __name__ == '__main__' and not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules: main()

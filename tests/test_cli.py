@@ -25,7 +25,8 @@ def test_eval_bad_arguments_one_line_no_traceback(workdir, mirror):
              ['bicubic', '--datasets', str(workdir / 'nofolder')], ['bicubic', '--datasets', 'Set5', '--csv', str(workdir / 'no' / 'x.csv')]]
     (workdir / 'junk.pt').write_bytes(b'not a checkpoint')
     cases.append([str(workdir / 'junk.pt'), '--datasets', 'Set5'])
-    from drcn.model import DRCN, save_checkpoint  # a 3-channel model: drcn-eval measures luminance models only
+    from drcn.model import DRCN
+    from drcn.checkpoint import save_checkpoint  # a 3-channel model: drcn-eval measures luminance models only
     save_checkpoint(workdir / 'rgb.pt', DRCN(4, 2, channels=3), dict(scale=2))
     cases += [['bicubic', '--device', 'tpu', '--datasets', 'Set5', '--scales', '2'],
               ['bicubic', '--precision', 'banana', '--datasets', 'Set5', '--scales', '2'], [str(workdir / 'rgb.pt'), '--datasets', 'Set5']]
@@ -117,3 +118,38 @@ def test_eval_protocol_paper(workdir, mirror):
     assert abs(got['paper'].psnr - ref.psnr.iloc[0]) < 0.01
     r = run([BIN / 'drcn-eval', 'bicubic', '--protocol', 'rgb', '--datasets', 'Set5', '--no-progress'], cwd=workdir)
     assert r.returncode == 2 and r.stderr.strip() == "drcn-eval: error: protocol 'rgb' is not one of: y, paper", r.stderr
+
+
+IMPORTING = {'drcn-eval': ['bicubic', '--datasets', 'Set5', '--scales', '2'],
+             'drcn-upscale': ['in.png', 'out.png', '--scale', '2'],
+             'python -m drcn.train': ['--scale', '2']}
+
+
+def command(name, args):
+    return [sys.executable, '-m', 'drcn.train', *args] if name.startswith('python') else [BIN / name, *args]
+
+
+def interrupt_while_importing(argv, cwd, marker='_multiarray_umath'):
+    "Start `argv`, send SIGINT as soon as numpy's compiled core is mapped (its heavy imports under way): (status, stderr)."
+    import signal, subprocess, time
+    from pathlib import Path
+    p = subprocess.Popen([str(a) for a in argv], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    maps, deadline = Path(f'/proc/{p.pid}/maps'), time.monotonic() + 60
+    while p.poll() is None and time.monotonic() < deadline:
+        try:
+            if marker in maps.read_text(): break
+        except OSError: pass
+        time.sleep(0.002)
+    assert p.poll() is None, 'the command ended before it was interrupted'
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    return p.returncode, err
+
+
+@pytest.mark.parametrize('name', list(IMPORTING))
+def test_ctrl_c_while_importing_one_line(workdir, name):
+    """Issue 17.13: Ctrl-C while a command was still importing numpy and torch printed a long traceback (the imports
+    came before the error tail). Now the heavy imports happen inside it: one line, exit status 130."""
+    code, err = interrupt_while_importing(command(name, IMPORTING[name]), workdir)
+    assert code == 130 and 'Traceback' not in err and len(err.strip().splitlines()) == 1, (code, err)
+    assert err.startswith(('drcn-eval: interrupted', 'drcn-upscale: interrupted', 'drcn.train: interrupted')), err

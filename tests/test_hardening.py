@@ -2,7 +2,7 @@
 
 The training runs are tiny (F=8, D=2, 21x21 patches, one thread) and take a second each. A run is a real process
 where the process matters (the reference run, every kill -9); elsewhere `train_cli` calls the same
-`drcn.train.main` in-process, which saves a 2-second torch import per run."""
+`drcn.cli.train_main` (what `python -m drcn.train` runs) in-process, which saves a 2-second torch import per run."""
 import errno, os, signal, subprocess, sys, time
 import numpy as np
 import pandas as pd
@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 from conftest import BIN, run
-from drcn.data import DRCNError, manifest
-from drcn.model import load_checkpoint
+from drcn.core import DRCNError
+from drcn.data import manifest
+from drcn.checkpoint import load_checkpoint
 
 TIMING = ['train_minutes', 'val_seconds']  # wall-clock columns: the only ones allowed to differ between runs
 EPOCHS = 3
@@ -38,10 +39,10 @@ def setup(tmp_path_factory):
 
 def train_cli(setup, out, *extra, monkeypatch=None, capsys=None):
     "`python -m drcn.train ARGS --out_dir out` in-process: (exit status, stderr)."
-    import drcn.train
+    import drcn.cli
     if monkeypatch: monkeypatch.setenv('DRCN_CACHE', setup['env']['DRCN_CACHE'])
     if capsys: capsys.readouterr()
-    try: drcn.train.main([*setup['args'], '--out_dir', str(out), *map(str, extra)]); code = 0
+    try: drcn.cli.train_main([*setup['args'], '--out_dir', str(out), *map(str, extra)]); code = 0
     except SystemExit as e: code = e.code
     return code, capsys.readouterr().err if capsys else ''
 
@@ -149,8 +150,8 @@ def df_to_csv(self, path=None, *a, **k):
         os.kill(os.getpid(), signal.SIGKILL)
     return to_csv(self, path, *a, **k)
 torch.save, pd.DataFrame.to_csv = torch_save, df_to_csv
-import drcn.train
-drcn.train.main(sys.argv[3:])
+import drcn.cli
+drcn.cli.train_main(sys.argv[3:])
 '''
 
 
@@ -255,7 +256,8 @@ def test_bad_training_flag_refused_before_training(flag, value):
     """Each of these ends today in a traceback once training starts (or, for --epochs -1, in a run that never ends;
     --precision fp64 is silently run as fp32). They must be refused up front, by `resolve`, with a DRCNError. Checked
     in-process: `resolve` trains nothing, so a flag it lets through cannot hang the test."""
-    from drcn.train import parse_args, resolve
+    from drcn.cli import parse_args
+    from drcn.train import resolve
     cfg = parse_args(['--device', 'cpu', flag, value])
     with pytest.raises(DRCNError, match=flag.lstrip('-')): resolve(cfg)
 
@@ -328,10 +330,10 @@ def test_unusable_data_folder(workdir):
 
 def test_unusable_cache_folder(setup, workdir, monkeypatch, capsys):
     "DRCN_CACHE where no folder can be made: a traceback once."
-    import drcn.train
+    import drcn.cli
     monkeypatch.setenv('DRCN_CACHE', '/dev/null/cache')
     capsys.readouterr()
-    with pytest.raises(SystemExit) as e: drcn.train.main([*setup['args'], '--out_dir', str(workdir / 'r')])
+    with pytest.raises(SystemExit) as e: drcn.cli.train_main([*setup['args'], '--out_dir', str(workdir / 'r')])
     one_line_error(Result(e.value.code, capsys.readouterr().err))
 
 

@@ -7,15 +7,16 @@ numbers are checked in nbs/30_upscale.ipynb, these tests check the command's beh
 The installed script runs as a real process for the cases where the process matters (exit status and stderr as a
 shell sees them, a full disk, a kill -9, the progress bar, a representative mistake of each kind); the other cases
 call the same `main` in-process (`cli`), which is the same code less a 2-second torch import each."""
-import errno, os, signal, sys
+import os, signal, sys
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
-from conftest import BIN, ROOT, run
+from conftest import BIN, run
 from drcn.imresize import imresize
 from drcn.metrics import to_uint8
-from drcn.model import DRCN, Upscaler, load_checkpoint, save_checkpoint
+from drcn.model import DRCN
+from drcn.checkpoint import Upscaler, load_checkpoint, save_checkpoint
 from drcn.upscale import Picture, default_model, read_picture, upscale_picture
 
 torch.set_num_threads(1)  # tiny models: one thread, so as not to fight over the cores
@@ -50,8 +51,8 @@ class Result:
 
 
 def cli(capsys, *args):
-    "The same command in-process: `drcn.upscale.main`, its exit status, stdout and stderr (fp32 unless asked otherwise)."
-    from drcn.upscale import main
+    "The same command in-process: `drcn.cli.upscale_main`, its exit status, stdout and stderr (fp32 unless asked otherwise)."
+    from drcn.cli import upscale_main as main
     capsys.readouterr()
     try: main([*exact(args), '--no-progress']); code = 0
     except SystemExit as e: code = e.code
@@ -263,8 +264,8 @@ def _save(im, fp, *a, **k):  # the encoder writes part of the file, then the dis
     if sys.argv[1] == 'kill': os.kill(os.getpid(), signal.SIGKILL)
     raise OSError(errno.ENOSPC, 'No space left on device')
 PIL.ImageFile._save = _save
-from drcn.upscale import main
-main(sys.argv[2:])
+from drcn.cli import upscale_main
+upscale_main(sys.argv[2:])
 '''
 
 
