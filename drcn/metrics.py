@@ -60,7 +60,7 @@ def shave(img:np.ndarray, border:int) -> np.ndarray:
 # %% ../nbs/02_metrics.ipynb #82497d7d
 def psnr(gt:np.ndarray, # ground truth, 0..255
          pred:np.ndarray, # prediction, 0..255 (already rounded to 8 bits by the protocol)
-         border:int=0, # pixels shaved from every side before measuring (the protocol: the scale)
+         *, border:int, # pixels shaved from every side before measuring (the protocol: the scale; 0: none)
         ) -> float:
     "Peak signal-to-noise ratio in dB, peak 255."
     gt, pred = shave(np.asarray(gt, np.float64), border), shave(np.asarray(pred, np.float64), border)
@@ -69,7 +69,7 @@ def psnr(gt:np.ndarray, # ground truth, 0..255
 
 def ssim(gt:np.ndarray, # ground truth, 0..255
          pred:np.ndarray, # prediction, 0..255
-         border:int=0, # pixels shaved from every side before measuring
+         *, border:int, # pixels shaved from every side before measuring (the protocol: the scale; 0: none)
         ) -> float:
     "SSIM of Wang et al.'s `ssim_index.m` (Gaussian 11x11, sigma 1.5, 'valid'), on 0..255 data."
     gt, pred = shave(np.asarray(gt, np.float64), border), shave(np.asarray(pred, np.float64), border)
