@@ -16,8 +16,9 @@ setup(
     license='Apache-2.0',
     python_requires='>=' + cfg['min_python'],
     packages=find_packages(include=['drcn', 'drcn.*']),
-    # the files the package reads: the data sets' checksums, the paper's table, drcn-upscale's default models
-    package_data={'drcn': ['manifest.csv', 'drcn_paper_table.csv', 'models/*.pt']},
+    # the files the package reads: the data sets' checksums, the paper's table, the published VDSR/DRRN numbers,
+    # drcn-upscale's default models
+    package_data={'drcn': ['manifest.csv', 'drcn_paper_table.csv', 'published_vdsr_drrn.csv', 'models/*.pt']},
     install_requires=cfg['requirements'].split(),
     extras_require={'dev': cfg['dev_requirements'].split()},
     entry_points={'console_scripts': cfg['console_scripts'].split(),

@@ -16,23 +16,23 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from . import imresize as imresize_module
-from .core import DRCNError, Precision, check_scale, pick_device, save_torch, write_whole
+from .core import DRCNError, Precision, check_scale, pick_device, save_torch, write_json, write_whole
 from .data import file_sha256, image_paths, user_cache
 from .evaluate import degrade, load_y, evaluate, evaluate_images
-from .checkpoint import Upscaler, arch_class, load_checkpoint, save_checkpoint, warm_start
+from .checkpoint import ARCHS, Upscaler, arch_class, load_checkpoint, save_checkpoint, warm_start
 from .loss import alpha_at, drcn_loss
 from .speed import race, tune_allocator
 
 # %% auto #0
-__all__ = ['CPU_BUDGET', 'TOY_RUN', 'PROFILES', 'RECIPES', 'ARCH_NAMES', 'PRECISIONS', 'PAIRS_VERSION', 'FREE_FIELDS',
-           'RUN_FILES', 'STATE_KEYS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve', 'check_values', 'build_model',
-           'describe', 'train_scales', 'cache_dir', 'make_pairs', 'pairs_key', 'load_pairs', 'augment', 'to_format',
-           'train_step', 'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'lr_at', 'plateau_step',
-           'last_conv', 'scale_last_conv', 'ema_update', 'dist_setup', 'machine_info', 'write_json', 'write_metrics',
-           'validate', 'check_val_images', 'budget_done', 'budget_spent', 'run_lock', 'read_config',
-           'config_differences', 'read_state', 'open_run', 'check_finished', 'Report', 'left_seconds', 'status_line',
-           'write_progress', 'RunState', 'Loop', 'train_batch', 'after_step', 'train_epoch', 'finish_epoch',
-           'make_model', 'record_start', 'start_run', 'Interrupted', 'fit', 'train', 'plot_curves', 'evaluate_run']
+__all__ = ['CPU_BUDGET', 'TOY_RUN', 'PROFILES', 'RECIPES', 'PRECISIONS', 'PAIRS_VERSION', 'FREE_FIELDS', 'RUN_FILES',
+           'STATE_KEYS', 'TrainConfig', 'parse_bool', 'coerce', 'resolve', 'check_values', 'build_model', 'describe',
+           'train_scales', 'cache_dir', 'make_pairs', 'pairs_key', 'load_pairs', 'augment', 'to_format', 'train_step',
+           'probe_precision', 'make_optimizer', 'step_lr', 'adam_lr', 'lr_at', 'plateau_step', 'last_conv',
+           'scale_last_conv', 'ema_update', 'dist_setup', 'machine_info', 'write_metrics', 'validate',
+           'check_val_images', 'budget_done', 'budget_spent', 'run_lock', 'read_config', 'config_differences',
+           'read_state', 'open_run', 'check_finished', 'Report', 'left_seconds', 'status_line', 'write_progress',
+           'RunState', 'Loop', 'train_batch', 'after_step', 'train_epoch', 'finish_epoch', 'make_model', 'record_start',
+           'start_run', 'Interrupted', 'fit', 'train', 'plot_curves', 'evaluate_run']
 
 # %% ../nbs/12_train.ipynb #65525ba4
 @dataclass
@@ -130,7 +130,6 @@ RECIPES = {
     'vdsr':  dict(lr=0.1, beta=5e-5, clip=0.01, clip_mode='adjustable', lr_step=20, lr_gamma=0.1),  # VDSR Sec. 3.3
     'drrn':  dict(lr=0.1, beta=5e-5, clip=0.01, clip_mode='norm', lr_step=10, lr_gamma=0.5),  # DRRN's Caffe solver
 }
-ARCH_NAMES = ('drcn', 'vdsr', 'drrn')
 PRECISIONS = ('fp32', 'fp32_cl', 'bf16', 'bf16_cl')
 
 def resolve(cfg:TrainConfig) -> TrainConfig:
@@ -143,7 +142,7 @@ def resolve(cfg:TrainConfig) -> TrainConfig:
     prof = cfg.profile
     if prof == 'auto': prof = 'paper' if pick_device(cfg.device).type == 'cuda' else 'cpu'
     if prof not in PROFILES: raise DRCNError(f'unknown profile {cfg.profile!r}: use auto, {", ".join(PROFILES)}')
-    if cfg.arch not in ARCH_NAMES: raise DRCNError(f'unknown arch {cfg.arch!r}: use {", ".join(ARCH_NAMES)}')
+    if cfg.arch not in ARCHS: raise DRCNError(f'unknown arch {cfg.arch!r}: use {", ".join(ARCHS)}')
     cfg.profile = prof
     for k, v in PROFILES[prof][cfg.arch].items():
         if getattr(cfg, k) in (None, 'auto'): setattr(cfg, k, v)  # 'auto': precision (the toy's is fixed, not timed)
@@ -358,7 +357,6 @@ def machine_info(device:torch.device) -> dict:
     if device.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(device)
     return info
 
-def write_json(obj, path): write_whole(path, lambda t: t.write_text(json.dumps(obj, indent=2)))
 
 def write_metrics(rows:list[dict], path): write_whole(path, lambda t: pd.DataFrame(rows).to_csv(t, index=False))
 
@@ -486,7 +484,7 @@ def check_finished(cfg:TrainConfig, out:Path, st:dict, old:dict):
     try: load_checkpoint(ckpt_f)
     except DRCNError as e:
         if not st['rows']: raise DRCNError(f'{e}; the resume state holds no finished epoch to restore it from; {_OVER}') from None
-        model = build_model(cfg); model.load_state_dict(st['model'])
+        model = build_model(cfg); model.load_state_dict(st.get('ema', st['model']))  # with ema the checkpoint holds the average
         run_cfg = {k: old[k] for k in asdict(cfg) if k in old}
         save_checkpoint(ckpt_f, model, dict(scale=cfg.scale, config=run_cfg, epoch=st['epoch'], train_minutes=st['elapsed'] / 60,
                                             val_psnr=st['rows'][-1]['val_psnr'], name=out.name))
@@ -761,6 +759,7 @@ def fit(cfg:TrainConfig, # the run's settings, resolved
        ):
     "Train the run in `out` from `st` until its budget is spent: epoch after epoch, each trained, then finished."
     lp, s = start_run(cfg, out, st, device, rank, world)
+    if not st and rank == 0: lp.save(s)  # before the first step: a folder that holds a checkpoint holds a resume state too
     try:
         done = lp.done(s)
         while not done:
