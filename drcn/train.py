@@ -145,7 +145,9 @@ def resolve(cfg:TrainConfig) -> TrainConfig:
     if prof not in PROFILES: raise DRCNError(f'unknown profile {cfg.profile!r}: use auto, {", ".join(PROFILES)}')
     if cfg.arch not in ARCHS: raise DRCNError(f'unknown arch {cfg.arch!r}: use {", ".join(ARCHS)}')
     cfg.profile = prof
-    for k, v in PROFILES[prof][cfg.arch].items():
+    base, asked = PROFILES[prof][cfg.arch], cfg.recipe
+    for k, v in base.items():
+        if k == 'lr' and asked not in (None, base['recipe']): continue  # the profile's lr goes with its recipe only
         if getattr(cfg, k) in (None, 'auto'): setattr(cfg, k, v)  # 'auto': precision (the toy's is fixed, not timed)
     if cfg.recipe not in RECIPES: raise DRCNError(f'unknown recipe {cfg.recipe!r}: use {", ".join(RECIPES)}')
     for k, v in RECIPES[cfg.recipe].items():
