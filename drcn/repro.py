@@ -290,7 +290,7 @@ def arch_table(models:dict[str, Path], # method label -> run folder (a VDSR or D
     return pd.concat([paper[keep], pub[pub.dataset.isin(datasets)], ours], ignore_index=True)
 
 # %% ../nbs/40_repro.ipynb #2ec0da37
-PUBLISHED_SIZES = {  # name -> (architecture, constructor arguments at its paper's size: DRCN Sec. 4.2, VDSR, DRRN)
+PUBLISHED_SIZES = {  # name -> (architecture, its paper's size; DRCN's: 05_paper, Architecture)
     'DRCN': (DRCN, dict(F=256, D=16)), 'VDSR': (VDSR, dict(F=64, layers=20)),
     'DRRN B1U9': (DRRN, dict(F=128, B=1, U=9)), 'DRRN B1U25': (DRRN, dict(F=128, B=1, U=25))}
 
