@@ -129,23 +129,20 @@ def test_kill_within_the_first_epoch_after_a_timed_save_then_resume(setup, workd
 KILL = '''
 import os, signal, sys, io
 import pandas as pd, torch
-target, at = sys.argv[1], int(sys.argv[2])
-calls = {'n': 0}
-def hit(path):  # the temporary file written for `target` (write_whole names it TARGET.<random>.tmp)
+target, epoch = sys.argv[1], int(sys.argv[2])
+def hit(path, at):  # the temporary file written for `target` (write_whole names it TARGET.<random>.tmp) at the end of `epoch`
     name = os.path.basename(str(path))
-    if not (name.startswith(target + '.') and name.endswith('.tmp')): return False
-    calls['n'] += 1
-    return calls['n'] == at
+    return name.startswith(target + '.') and name.endswith('.tmp') and at == epoch
 save = torch.save
 def torch_save(obj, f, *a, **k):  # write half the file, then die: a real kill in the middle of a write
-    if hit(f):
+    if isinstance(obj, dict) and hit(f, obj['meta']['epoch'] if 'meta' in obj else obj.get('epoch')):
         buf = io.BytesIO(); save(obj, buf, *a, **k)
         with open(f, 'wb') as fh: fh.write(buf.getvalue()[:len(buf.getvalue()) // 2]); fh.flush()
         os.kill(os.getpid(), signal.SIGKILL)
     return save(obj, f, *a, **k)
 to_csv = pd.DataFrame.to_csv
 def df_to_csv(self, path=None, *a, **k):
-    if hit(path):
+    if hit(path, len(self)):
         with open(path, 'w') as fh: fh.write(self.to_string()[:40]); fh.flush()
         os.kill(os.getpid(), signal.SIGKILL)
     return to_csv(self, path, *a, **k)
@@ -155,16 +152,17 @@ drcn.cli.train_main(sys.argv[3:])
 '''
 
 
-@pytest.mark.parametrize('target', ['checkpoint.pt', 'optimizer.pt', 'metrics.csv'])
-def test_kill_during_a_write_then_resume(setup, workdir, target, monkeypatch):
-    """kill -9 halfway through writing a file of the run folder at the end of epoch 2; the same command resumes from the
-    last complete state and ends as if never killed. The checkpoint itself is never half-written (write, then rename).
-    Today the run folder's three files are renamed one after the other, so a kill between two renames leaves them at
-    different epochs (checkpoint at 2, optimizer state at 1; or both at 2 and metrics.csv at 1), and the resumed run
-    then differs from an uninterrupted one: the optimizer.pt and metrics.csv cases need the proposed change."""
+@pytest.mark.parametrize('target, epoch', [('checkpoint.pt', 2), ('optimizer.pt', 2), ('metrics.csv', 2), ('optimizer.pt', 1)])
+def test_kill_during_a_write_then_resume(setup, workdir, target, epoch, monkeypatch):
+    """kill -9 halfway through writing a file of the run folder at the end of epoch 2 (or 1); the same command resumes
+    from the last complete state and ends as if never killed. The checkpoint itself is never half-written (write, then
+    rename). The three files are renamed one after the other, the resume state last, so a kill between two renames
+    leaves them at different epochs (checkpoint at 2, optimizer state at 1; or both at 2 and metrics.csv at 1), and the
+    resume trains the last epoch again. At the end of epoch 1 there was no earlier resume state: such a folder was
+    refused ('holds a checkpoint but no resume state') until a new run saved its resume state before its first step."""
     out = workdir / 'run'
     (workdir / 'kill.py').write_text(KILL)
-    r = run([sys.executable, workdir / 'kill.py', target, '2', *setup['args'], '--out_dir', out], cwd=setup['dir'], env=setup['env'])
+    r = run([sys.executable, workdir / 'kill.py', target, str(epoch), *setup['args'], '--out_dir', out], cwd=setup['dir'], env=setup['env'])
     assert r.returncode == -signal.SIGKILL, r.stderr
     assert len(list(out.glob(f'{target}.*.tmp'))) == 1  # the kill did land in the middle of that write
     ckpt_epoch = load_checkpoint(out / 'checkpoint.pt')[1]['epoch']  # whole and loadable whatever was killed
