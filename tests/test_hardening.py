@@ -384,10 +384,10 @@ def test_finished_run_grows_only_with_extend(setup, workdir, monkeypatch, capsys
     assert train_cli(setup, out, '--epochs', '4', '--extend', 'true', monkeypatch=monkeypatch)[0] == 0
     m = pd.read_csv(out / 'metrics.csv')
     same_metrics(m.iloc[:EPOCHS], setup['reference'])
-    steps = 512 // 8
-    assert m.lr.iloc[-1] == adam_lr((EPOCHS + (steps - 1) / steps) / 4, 5e-4)
     import json
-    seg = json.loads((out / 'config.json').read_text())['segments']
+    steps, cfg = 512 // 8, json.loads((out / 'config.json').read_text())
+    assert m.lr.iloc[-1] == adam_lr((EPOCHS + (steps - 1) / steps) / 4, cfg['lr'])  # the profile's peak lr, not a copy of it
+    seg = cfg['segments']
     assert [(s['from_epoch'], s['epochs'], s['extend']) for s in seg] == [(0, EPOCHS, False), (EPOCHS, 4, True)], seg
 
 
