@@ -83,7 +83,7 @@ def pages(site):
                 sources=page.eval_on_selector_all('a[href]', "els => els.filter(a => a.textContent.trim() == 'source').map(a => a.href)"),
                 header_rows=page.eval_on_selector_all('article table', 'ts => ts.map(t => Array.from(t.querySelectorAll("thead tr")).map('
                                                       'r => Array.from(r.cells).map(c => c.textContent.trim())))'))
-            if path in ('index.html', '05_paper.html', '12_train.html', '20_explore.html', 'paper_repro/02_table.html'):
+            if path in ('index.html', '05_paper.html', '14_train.html', '20_explore.html', 'paper_repro/02_table.html'):
                 page.screenshot(path=str(ARTIFACTS / f"docs_{path.replace('/', '_').replace('.html', '')}.png"), full_page=True)
         out['_refused'] = list(refused)
     return out
