@@ -21,15 +21,16 @@ from .train import TrainConfig, build_model, load_pairs, resolve, train
 from .figures import weights_and_depth
 
 # %% auto #0
-__all__ = ['MS_TRAIN', 'STUDY_BUDGET', 'DEPTH_DS', 'DEPTH_SEEDS', 'ABLATION', 'ABLATION_DS', 'ABLATION_SEEDS', 'STUDY', 'TINY',
-           'ARCH_MODELS', 'MS_MODELS', 'PUBLISHED_NAMES', 'PUBLISHED_SIZES', 'study_sizes', 'study_run', 'model_plan',
-           'overrides', 'plan_group', 'ablation_runs', 'scale_models', 'Run', 'started', 'train_models', 'study_hours',
-           'eval_model', 'build_table', 'our_rows', 'published', 'published_archs', 'published_multiscale',
-           'arch_table', 'published_models', 'precision_check', 'table_markdown', 'run_status', 'depth_table',
-           'ablation_table', 'grad_batch', 'initial_model', 'run_grads', 'ablation_grads']
+__all__ = ['MS_TRAIN', 'MS_BUDGET', 'STUDY_BUDGET', 'DEPTH_DS', 'DEPTH_SEEDS', 'ABLATION', 'ABLATION_DS', 'ABLATION_SEEDS',
+           'STUDY', 'TINY', 'ARCH_MODELS', 'MS_MODELS', 'PUBLISHED_NAMES', 'PUBLISHED_SIZES', 'study_sizes',
+           'study_run', 'model_plan', 'overrides', 'plan_group', 'ablation_runs', 'scale_models', 'Run', 'started',
+           'train_models', 'study_hours', 'eval_model', 'build_table', 'our_rows', 'published', 'published_archs',
+           'published_multiscale', 'arch_table', 'published_models', 'precision_check', 'table_markdown', 'run_status',
+           'depth_table', 'ablation_table', 'grad_batch', 'initial_model', 'run_grads', 'ablation_grads']
 
 # %% ../nbs/40_repro.ipynb #c109a441
 MS_TRAIN = {'x2': dict(scale=2), 'x3': dict(scale=3), 'x4': dict(scale=4), 'x234': dict(scale=2, scales='2,3,4')}
+MS_BUDGET = dict(epochs=16, epoch_size=8192)  # each multi-scale model: 131,072 patches
 
 # The depth and ablation studies: every run sees the same patches, its budget counted in patches, never in minutes,
 # so that a busy machine changes the wall time but not the result.
@@ -79,6 +80,10 @@ def model_plan(mode:str='full') -> dict[str, dict]:
         plan['drcn_x4_cpu_more'] = dict(group='scale', scale=4, profile='cpu', minutes=35, lr=2.5e-4, alpha_decay=0.0, init_from='drcn_x4_cpu')
         plan['drcn_x3_cpu_more'] = dict(group='scale', scale=3, profile='cpu', minutes=25, lr=2.5e-4, alpha_decay=0.0, init_from='drcn_x3_cpu')
         plan['drcn_x2_cpu_more'] = dict(group='scale', scale=2, profile='cpu', minutes=20, lr=1.5e-4, alpha_decay=0.0, init_from='drcn_x2_cpu_plus10')
+        # and once more on x3 and x4, budgeted in patches (one thread each, the two side by side): the table's x3 and x4
+        for s, epochs in ((3, 5), (4, 6)):
+            plan[f'drcn_x{s}_cpu_plus'] = dict(group='scale', scale=s, profile='cpu', minutes=0, epochs=epochs, epoch_size=8192,
+                                               lr=2.5e-4, alpha_decay=0.0, precision='bf16_cl', init_from=f'drcn_x{s}_cpu_more')
     else: plan = {f'drcn_x{s}_cpu': dict(TINY, group='scale', scale=s, recursions=3) for s in (2, 3, 4)}
     for D in depths:  # the paper's depth figure: identical models but for D
         for seed in DEPTH_SEEDS: plan[f'depth_x3_D{D}_s{seed}'] = dict(study_run(base, D, seed), group='depth')
@@ -95,9 +100,10 @@ def model_plan(mode:str='full') -> dict[str, dict]:
         # crawled (Set5 34.33 dB after 17.6 minutes, below VDSR's 36.9 at that time; the stopped run is kept beside it)
         # (its budget was raised from 40 to 50 minutes at minute 13, the run resumed: its cosine schedule stretched there)
         plan['drrn_b1u9_x2_cpu'] = dict(group='arch', arch='drrn', units=9, bn=False, scale=2, profile='cpu', minutes=50)
-        # VDSR's multi-scale study: trained on {x2}, {x3}, {x4}, {x2,3,4}, the same (short) budget each
+        # VDSR's multi-scale study: trained on {x2}, {x3}, {x4}, {x2,3,4}, the same patches each (131,072: 5x the most a
+        # first 3-minute version of the study gave one model), the training precision fixed as the studies' is
         for key, kw in MS_TRAIN.items():
-            plan[f'vdsr_ms_{key}'] = dict(group='multiscale', arch='vdsr', profile='cpu', minutes=3, **kw)
+            plan[f'vdsr_ms_{key}'] = dict(group='multiscale', arch='vdsr', profile='cpu', minutes=0, **MS_BUDGET, precision='bf16_cl', **kw)
     else:
         plan['vdsr_x2_cpu'] = dict(TINY, group='arch', arch='vdsr', layers=4, scale=2)
         plan['drrn_b1u9_x2_cpu'] = dict(TINY, group='arch', arch='drrn', units=2, scale=2)
@@ -126,7 +132,8 @@ def ablation_runs(mode:str='full') -> pd.DataFrame:
 # %% ../nbs/40_repro.ipynb #13234303
 def scale_models(mode:str='full') -> dict[int, str]:
     "scale -> the plan's model that the table reports for it (the last run of that scale's warm-start chain)."
-    return {s: f'drcn_x{s}_cpu_more' if mode == 'full' else f'drcn_x{s}_cpu' for s in (2, 3, 4)}
+    if mode == 'full': return {2: 'drcn_x2_cpu_more', 3: 'drcn_x3_cpu_plus', 4: 'drcn_x4_cpu_plus'}
+    return {s: f'drcn_x{s}_cpu' for s in (2, 3, 4)}
 
 ARCH_MODELS = {'VDSR': 'vdsr_x2_cpu', 'DRRN B1U9': 'drrn_b1u9_x2_cpu'}  # table label -> the plan's x2 model on 291
 MS_MODELS = {'x' + kw.get('scales', str(kw['scale'])): f'vdsr_ms_{k}' for k, kw in MS_TRAIN.items()}  # 'x2,3,4' -> run
@@ -227,19 +234,24 @@ def study_hours(mode:str='full', rate:float=35.0, # patches/s of the study's DRC
     return sum(kw['epochs'] * kw['epoch_size'] * convs(kw) / 50 for kw in runs) / rate / 3600  # 50: D=16 with supervision
 
 # %% ../nbs/40_repro.ipynb #ab372201
-def eval_model(run_dir, dataset:str, scale:int|None=None, precision:str='fp32', device:str='auto') -> dict:
-    "PSNR/SSIM (and the PSNR of every y_d) of the run's model on `dataset`, cached in `run_dir/eval.csv`."
+def eval_model(run_dir, dataset:str, scale:int|None=None, precision:str='fp32', device:str='auto',
+               protocol:str='y', # 'y' or 'paper' (`drcn.evaluate.PROTOCOLS`): the table is measured under 'paper'
+              ) -> dict:
+    "PSNR/SSIM (and the PSNR of every y_d) of the run's model on `dataset`, cached in `run_dir/eval.csv` (a row per measurement)."
     run_dir = Path(run_dir); f = run_dir / 'eval.csv'
     model, meta = load_checkpoint(run_dir / 'checkpoint.pt')
     scale = int(scale or meta['scale']); stamp = f"{meta.get('epoch')}:{meta.get('train_minutes'):.4f}"
     cache = pd.read_csv(f) if f.is_file() else pd.DataFrame()
     if len(cache):
-        hit = cache[(cache.dataset == dataset) & (cache.scale == scale) & (cache.precision == precision) & (cache.stamp == stamp)]
+        protocols = cache.protocol.fillna('y') if 'protocol' in cache else 'y'  # rows from before protocols were 'y'
+        hit = cache[(cache.dataset == dataset) & (cache.scale == scale) & (cache.precision == precision) & (cache.stamp == stamp)
+                    & (protocols == protocol)]
         if len(hit): r = hit.iloc[-1].to_dict(); r['psnr_d'] = json.loads(r['psnr_d']); return r
     t = time.perf_counter()
-    res = evaluate(Upscaler(model, meta, device=device, precision=precision), [dataset], [scale], name=run_dir.name, progress=False)
+    res = evaluate(Upscaler(model, meta, device=device, precision=precision), [dataset], [scale], protocol=protocol,
+                   name=run_dir.name, progress=False)
     r = res.iloc[0].to_dict()
-    r.update(precision=precision, stamp=stamp, seconds=time.perf_counter() - t)
+    r.update(precision=precision, stamp=stamp, seconds=time.perf_counter() - t, protocol=protocol)
     row = dict(r, psnr_d=json.dumps([float(v) for v in r['psnr_d']]))
     cache = pd.concat([cache, pd.DataFrame([row])], ignore_index=True)
     write_whole(f, lambda t: cache.to_csv(t, index=False))
@@ -249,23 +261,24 @@ def eval_model(run_dir, dataset:str, scale:int|None=None, precision:str='fp32', 
 def build_table(models:dict[str, Path], # method label -> run folder (each evaluated at its own scale)
                 datasets=('Set5', 'Set14', 'B100', 'Urban100'),
                 precision:dict|None=None, # dataset -> inference precision of our models (default fp32)
+                protocol:str='paper', # how our bicubic and our models are measured (`drcn.evaluate.PROTOCOLS`)
                ) -> pd.DataFrame:
     "The paper's table with our bicubic and our models' rows (`ours` True), the precision of each of our cells, our gap to the paper's DRCN."
     paper = paper_table(); precision = precision or {}
-    bic = evaluate(None, datasets, (2, 3, 4), name='ours: bicubic', progress=False)[['dataset', 'scale', 'method', 'psnr', 'ssim']]
-    ours = our_rows(models, datasets, precision)
+    bic = evaluate(None, datasets, (2, 3, 4), protocol=protocol, name='ours: bicubic', progress=False)[['dataset', 'scale', 'method', 'psnr', 'ssim']]
+    ours = our_rows(models, datasets, precision, protocol)
     ref = paper[paper.method == 'DRCN'].set_index(['dataset', 'scale']).psnr
     ours['delta_vs_paper_drcn'] = [p - ref.get((d, s), np.nan) for d, s, p in zip(ours.dataset, ours.scale, ours.psnr)]
     return pd.concat([paper[paper.dataset.isin(datasets)], bic.assign(precision='fp64'), ours],
                      ignore_index=True).assign(ours=lambda t: t.ours.fillna(False).astype(bool))
 
-def our_rows(models:dict[str, Path], datasets, precision:dict|None=None) -> pd.DataFrame:
+def our_rows(models:dict[str, Path], datasets, precision:dict|None=None, protocol:str='paper') -> pd.DataFrame:
     "One row per (model, set), `ours` True: each model measured at the scale it was trained for (validated at, if multi-scale)."
     rows = []; precision = precision or {}
     for label, run in models.items():
         s = Run.read(run).config['scale']
         for ds in datasets:
-            p = precision.get(ds, 'fp32'); r = eval_model(run, ds, s, p)
+            p = precision.get(ds, 'fp32'); r = eval_model(run, ds, s, p, protocol=protocol)
             rows.append(dict(dataset=ds, scale=s, method=label, psnr=r['psnr'], ssim=r['ssim'], precision=p, ours=True))
     return pd.DataFrame(rows, columns=['dataset', 'scale', 'method', 'psnr', 'ssim', 'precision', 'ours'])
 
@@ -287,7 +300,8 @@ def arch_table(models:dict[str, Path], # method label -> run folder (a VDSR or D
                datasets=('Set5', 'Set14', 'B100', 'Urban100'), precision:dict|None=None) -> pd.DataFrame:
     "SRCNN and DRCN (the paper), published VDSR and DRRN, and our runs, with each run's gap to its published model."
     paper = paper_table(); pub = published_archs()
-    ours = our_rows(models, datasets, precision).assign(arch=lambda d: d.method.map({k: Run.read(v).published_name for k, v in models.items()}))
+    # 'y': VDSR's and DRRN's own test code measures the network's Y against a bicubic made in Y (their tables' protocol)
+    ours = our_rows(models, datasets, precision, protocol='y').assign(arch=lambda d: d.method.map({k: Run.read(v).published_name for k, v in models.items()}))
     ref = pub.set_index(['method', 'dataset', 'scale']).psnr
     ours['delta_vs_published'] = [p - ref.get((a, d, s), np.nan) for a, d, s, p in zip(ours.arch, ours.dataset, ours.scale, ours.psnr)]
     keep = paper.method.isin(['SRCNN', 'DRCN']) & paper.dataset.isin(datasets)
@@ -304,14 +318,14 @@ def published_models(scale:int=2) -> dict[str, tuple]:
     return {name: (cls(**kw), float(t.set_index('method').psnr[name])) for name, (cls, kw) in PUBLISHED_SIZES.items()}
 
 # %% ../nbs/40_repro.ipynb #0217734f
-def precision_check(run_dir, datasets, precision:str='bf16_cl') -> pd.DataFrame:
+def precision_check(run_dir, datasets, precision:str='bf16_cl', protocol:str='paper') -> pd.DataFrame:
     "The same model measured in fp32 and in `precision` on each set: how far reduced precision moves the numbers."
     rows = []
     for ds in datasets:
-        a, b = eval_model(run_dir, ds, precision='fp32'), eval_model(run_dir, ds, precision=precision)
+        a, b = (eval_model(run_dir, ds, precision=p, protocol=protocol) for p in ('fp32', precision))
         rows.append(dict(model=Path(run_dir).name, dataset=ds, scale=int(a['scale']), psnr_fp32=a['psnr'],
                          psnr_reduced=b['psnr'], dpsnr=b['psnr'] - a['psnr'], ssim_fp32=a['ssim'],
-                         ssim_reduced=b['ssim'], dssim=b['ssim'] - a['ssim'], precision=precision,
+                         ssim_reduced=b['ssim'], dssim=b['ssim'] - a['ssim'], precision=precision, protocol=protocol,
                          seconds_fp32=a['seconds'], seconds_reduced=b['seconds']))
     return pd.DataFrame(rows)
 

@@ -365,15 +365,17 @@ def write_metrics(rows:list[dict], path): write_whole(path, lambda t: pd.DataFra
 
 # %% ../nbs/14_train.ipynb #a9f6e342
 def validate(model, cfg:TrainConfig, device, paths) -> dict:
-    "PSNR/SSIM of the ensemble and PSNR of every y_d on the validation set, exactly as drcn-eval measures."
+    """PSNR/SSIM of the ensemble and PSNR of every y_d on the validation set, exactly as drcn-eval measures; a multi-scale
+    model (`scales`) also its PSNR at each other scale it learns (`val_psnr_x3`, ...): the gap to a specialist, epoch by epoch."""
     was = model.training
     up = Upscaler(getattr(model, 'module', model), device=str(device), precision=cfg.val_precision)
     df = evaluate_images(up, paths, cfg.scale)
+    others = {s: float(evaluate_images(up, paths, s).psnr.mean()) for s in train_scales(cfg) if s != cfg.scale}
     model.train(was)
     if Precision(cfg.precision).channels_last: model.to(memory_format=torch.channels_last)
     row = dict(val_psnr=float(df.psnr.mean()), val_ssim=float(df.ssim.mean()))
     for d, v in enumerate(np.mean(np.stack(df.psnr_d.to_numpy()), axis=0), 1): row[f'val_psnr_y{d}'] = float(v)
-    return row
+    return row | {f'val_psnr_x{s}': v for s, v in others.items()}
 
 def check_val_images(paths:list, scale:int) -> list:
     "`paths`, or a `DRCNError` before training when one is too small to be measured at `scale` (it used to surface after the first epoch)."
@@ -736,7 +738,7 @@ def start_run(cfg:TrainConfig, out:Path, st:dict, device:torch.device, rank:int=
     parts = [load_pairs(cfg.train_set, sc, cfg.patch, cfg.stride, progress=cfg.progress and rank == 0) for sc in train_scales(cfg)]
     X = torch.cat([p['x'] for p in parts]).to(device)  # the training set stays resident on the device
     Y = torch.cat([p['y'] for p in parts]).to(device); del parts
-    val_paths = check_val_images(image_paths(cfg.val_set), cfg.scale) if rank == 0 else []
+    val_paths = check_val_images(image_paths(cfg.val_set), max(train_scales(cfg))) if rank == 0 else []
     lp = Loop(cfg, out, model, net, opt, g, avg, X, Y, device, rank, world, report, val_paths,
               steps=max(1, (cfg.epoch_size or len(X)) // cfg.batch_size), start=dataclasses.replace(s),
               saved=s.patches, saved_at=time.perf_counter())
