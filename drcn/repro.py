@@ -17,16 +17,17 @@ from .model import DRCN
 from .archs import VDSR, DRRN
 from .checkpoint import ARCHS, Upscaler, load_checkpoint
 from .loss import alpha_at, recursion_grad_norms
-from .train import TrainConfig, build_model, load_pairs, resolve, train
+from .train import TrainConfig, build_model, eval_model, load_pairs, resolve, train
 from .figures import weights_and_depth
 
 # %% auto #0
 __all__ = ['MS_TRAIN', 'MS_BUDGET', 'STUDY_BUDGET', 'DEPTH_DS', 'DEPTH_SEEDS', 'ABLATION', 'ABLATION_DS', 'ABLATION_SEEDS',
            'STUDY', 'TINY', 'ARCH_MODELS', 'MS_MODELS', 'PUBLISHED_NAMES', 'PUBLISHED_SIZES', 'study_sizes',
            'study_run', 'model_plan', 'overrides', 'plan_group', 'ablation_runs', 'scale_models', 'Run', 'started',
-           'train_models', 'study_hours', 'eval_model', 'build_table', 'our_rows', 'published', 'published_archs',
-           'published_multiscale', 'arch_table', 'published_models', 'precision_check', 'table_markdown', 'run_status',
-           'depth_table', 'ablation_table', 'grad_batch', 'initial_model', 'run_grads', 'ablation_grads']
+           'train_models', 'study_hours', 'build_table', 'our_rows', 'published', 'published_archs',
+           'published_multiscale', 'arch_table', 'multiscale_curves', 'published_models', 'precision_check',
+           'table_markdown', 'run_status', 'depth_table', 'ablation_table', 'grad_batch', 'initial_model', 'run_grads',
+           'ablation_grads']
 
 # %% ../nbs/40_repro.ipynb #c109a441
 MS_TRAIN = {'x2': dict(scale=2), 'x3': dict(scale=3), 'x4': dict(scale=4), 'x234': dict(scale=2, scales='2,3,4')}
@@ -233,30 +234,6 @@ def study_hours(mode:str='full', rate:float=35.0, # patches/s of the study's DRC
     runs = [kw for kw in model_plan(mode).values() if kw['group'] in ('depth', 'ablation')]
     return sum(kw['epochs'] * kw['epoch_size'] * convs(kw) / 50 for kw in runs) / rate / 3600  # 50: D=16 with supervision
 
-# %% ../nbs/40_repro.ipynb #ab372201
-def eval_model(run_dir, dataset:str, scale:int|None=None, precision:str='fp32', device:str='auto',
-               protocol:str='y', # 'y' or 'paper' (`drcn.evaluate.PROTOCOLS`): the table is measured under 'paper'
-              ) -> dict:
-    "PSNR/SSIM (and the PSNR of every y_d) of the run's model on `dataset`, cached in `run_dir/eval.csv` (a row per measurement)."
-    run_dir = Path(run_dir); f = run_dir / 'eval.csv'
-    model, meta = load_checkpoint(run_dir / 'checkpoint.pt')
-    scale = int(scale or meta['scale']); stamp = f"{meta.get('epoch')}:{meta.get('train_minutes'):.4f}"
-    cache = pd.read_csv(f) if f.is_file() else pd.DataFrame()
-    if len(cache):
-        protocols = cache.protocol.fillna('y') if 'protocol' in cache else 'y'  # rows from before protocols were 'y'
-        hit = cache[(cache.dataset == dataset) & (cache.scale == scale) & (cache.precision == precision) & (cache.stamp == stamp)
-                    & (protocols == protocol)]
-        if len(hit): r = hit.iloc[-1].to_dict(); r['psnr_d'] = json.loads(r['psnr_d']); return r
-    t = time.perf_counter()
-    res = evaluate(Upscaler(model, meta, device=device, precision=precision), [dataset], [scale], protocol=protocol,
-                   name=run_dir.name, progress=False)
-    r = res.iloc[0].to_dict()
-    r.update(precision=precision, stamp=stamp, seconds=time.perf_counter() - t, protocol=protocol)
-    row = dict(r, psnr_d=json.dumps([float(v) for v in r['psnr_d']]))
-    cache = pd.concat([cache, pd.DataFrame([row])], ignore_index=True)
-    write_whole(f, lambda t: cache.to_csv(t, index=False))
-    return r
-
 # %% ../nbs/40_repro.ipynb #6218b725
 def build_table(models:dict[str, Path], # method label -> run folder (each evaluated at its own scale)
                 datasets=('Set5', 'Set14', 'B100', 'Urban100'),
@@ -306,6 +283,24 @@ def arch_table(models:dict[str, Path], # method label -> run folder (a VDSR or D
     ours['delta_vs_published'] = [p - ref.get((a, d, s), np.nan) for a, d, s, p in zip(ours.arch, ours.dataset, ours.scale, ours.psnr)]
     keep = paper.method.isin(['SRCNN', 'DRCN']) & paper.dataset.isin(datasets)
     return pd.concat([paper[keep], pub[pub.dataset.isin(datasets)], ours], ignore_index=True)
+
+# %% ../nbs/40_repro.ipynb #007f3a78
+def multiscale_curves(models_dir) -> pd.DataFrame:
+    """Epoch by epoch, the multi-scale model's Set5 PSNR at each scale beside the specialist of that scale: columns `epoch`,
+    `patches_seen`, `scale`, `specialist`, `multiscale`, `gap` (multi-scale minus specialist, dB). The runs see the same
+    patches per epoch and the same lr schedule, so the rows of one epoch compare models at equal training."""
+    runs = started(models_dir, MS_MODELS.values()); multi = runs.get(MS_MODELS['x2,3,4']); rows = []
+    for key, name in MS_MODELS.items():
+        if key == 'x2,3,4' or name not in runs or multi is None: continue
+        s = int(key[1:]); col = 'val_psnr' if s == multi.config['scale'] else f'val_psnr_x{s}'
+        if col not in multi.metrics: continue  # trained before multi-scale runs were validated at every scale
+        both = runs[name].metrics[['epoch', 'patches_seen', 'val_psnr']].merge(
+            multi.metrics[['epoch', 'patches_seen', col]].rename(columns={col: 'multi'}), on=['epoch', 'patches_seen'])  # epochs both have ended
+        rows.append(pd.DataFrame(dict(epoch=both.epoch, patches_seen=both.patches_seen, scale=s,
+                                      specialist=both.val_psnr, multiscale=both.multi)))
+    cols = ['epoch', 'patches_seen', 'scale', 'specialist', 'multiscale', 'gap']
+    return (pd.concat(rows, ignore_index=True).assign(gap=lambda t: t.multiscale - t.specialist)[cols] if rows
+            else pd.DataFrame(columns=cols))
 
 # %% ../nbs/40_repro.ipynb #2ec0da37
 PUBLISHED_SIZES = {  # name -> (architecture, its paper's size; DRCN's: 05_paper, Architecture)
