@@ -13,9 +13,9 @@ from .core import write_whole
 from .evaluate import load_y, measure_image, paper_table
 
 # %% auto #0
-__all__ = ['GROUP_TITLES', 'ABLATION_LABELS', 'save_fig', 'fig_table', 'fig_recursion_depth', 'fig_ensemble_effect',
-           'fig_training_curves', 'fig_qualitative', 'weights_and_depth', 'fig_params_depth', 'place_labels',
-           'fig_multiscale', 'fig_ablation']
+__all__ = ['GROUP_TITLES', 'SCALE_COLOURS', 'ABLATION_LABELS', 'save_fig', 'fig_table', 'fig_recursion_depth',
+           'fig_ensemble_effect', 'fig_training_curves', 'fig_qualitative', 'weights_and_depth', 'fig_params_depth',
+           'place_labels', 'fig_multiscale', 'fig_multiscale_gap', 'fig_ablation']
 
 # %% ../nbs/41_figures.ipynb #cddb7999
 def save_fig(fig, path) -> list[Path]:
@@ -251,6 +251,28 @@ def fig_multiscale(published:pd.DataFrame, # Set5 PSNR: index = test scale, colu
         axes[1].text(.5, .5, 'our multi-scale models\nare not trained yet', ha='center', va='center'); axes[1].axis('off')
     fig.colorbar(im, ax=axes, label='dB below the best of the row', shrink=.9)
     fig.suptitle('One model for every scale: trained on one scale, or on several', fontsize=11)
+    if caption: _caption(fig, caption)
+    return save_fig(fig, path)
+
+# %% ../nbs/41_figures.ipynb #7f4c5e3d
+SCALE_COLOURS = {2: 'tab:blue', 3: 'tab:orange', 4: 'tab:green'}
+
+def fig_multiscale_gap(curves:pd.DataFrame, # `repro.multiscale_curves`: epoch, patches_seen, scale, specialist, multiscale, gap
+                       path, caption:str='') -> list[Path]:
+    "Set5 PSNR of the specialists and of the multi-scale model as training grows (left), and the gap between them (right)."
+    plt = _plt(); fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for s, c in curves.groupby('scale'):
+        k = c.patches_seen / 1000; col = SCALE_COLOURS.get(s)
+        a.plot(k, c.specialist, 'o-', ms=3, color=col, label=f'x{s}: trained on x{s}')
+        a.plot(k, c.multiscale, 's--', ms=3, color=col, label=f'x{s}: trained on x2,3,4')
+        b.plot(k, c.gap, 'o-', ms=3, color=col, label=f'x{s}')
+    b.axhline(0, color='k', lw=.8)
+    a.set_ylabel('Set5 PSNR (dB)'); b.set_ylabel('multi-scale minus specialist (dB)')
+    for ax in (a, b): ax.set_xlabel('thousands of patches seen (each model)'); ax.grid(alpha=.3)
+    if len(curves): a.legend(fontsize=7, ncol=2); b.legend(fontsize=8, title='tested at', title_fontsize=8)
+    else: a.text(.5, .5, 'not trained yet', ha='center', va='center', transform=a.transAxes)
+    fig.suptitle('One model for every scale, as training grows (the same patches, the same lr schedule, epoch by epoch)', fontsize=11)
+    fig.tight_layout()
     if caption: _caption(fig, caption)
     return save_fig(fig, path)
 

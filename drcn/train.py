@@ -131,7 +131,7 @@ RECIPES = {
     'vdsr':  dict(lr=0.1, beta=5e-5, clip=0.01, clip_mode='adjustable', lr_step=20, lr_gamma=0.1),  # VDSR Sec. 3.3
     'drrn':  dict(lr=0.1, beta=5e-5, clip=0.01, clip_mode='norm', lr_step=10, lr_gamma=0.5),  # DRRN's Caffe solver
 }
-PRECISIONS = ('fp32', 'fp32_cl', 'bf16', 'bf16_cl')
+PRECISIONS = Precision.names
 
 def resolve(cfg:TrainConfig) -> TrainConfig:
     "A copy of `cfg` with the profile's and the recipe's values in its None fields (and the profile's precision for 'auto')."
