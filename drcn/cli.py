@@ -75,7 +75,7 @@ def upscale_parser() -> OneLineParser:
     ap.add_argument('input', help='image file (PNG, JPEG, BMP, TIFF, WebP; gray, RGB, RGBA, palette, 16-bit)')
     ap.add_argument('output', help='output file; its extension picks the type (.png, .jpg, .tif, .bmp, .webp); 8 bits per channel')
     ap.add_argument('--scale', help="2, 3 or 4 (default: the checkpoint's scale)")
-    ap.add_argument('--model', help='checkpoint file or run folder (default: the table model for the scale shipped in the package, drcn/models/drcn_x{S}.pt, a copy of paper_repro/models/drcn_x{S}_cpu_more)')
+    ap.add_argument('--model', help='checkpoint file or run folder (default: the table model for the scale shipped in the package, drcn/models/drcn_x{S}.pt, a copy of the last run of the scale in paper_repro/models: drcn_x2_cpu_more, drcn_x3_cpu_plus, drcn_x4_cpu_plus)')
     ap.add_argument('--any-scale', action='store_true', help='run a checkpoint at a scale it was not trained for')
     ap.add_argument('--tile', type=int, help='tile side in output pixels (default: from the model size, bounding memory)')
     ap.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
