@@ -133,7 +133,9 @@ def interrupt_while_importing(argv, cwd, marker='_multiarray_umath'):
     "Start `argv`, send SIGINT as soon as numpy's compiled core is mapped (its heavy imports under way): (status, stderr)."
     import signal, subprocess, time
     from pathlib import Path
-    p = subprocess.Popen([str(a) for a in argv], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal delivers it: a pytest started in the background by a shell inherits SIGINT ignored, and so would the command
+    p = subprocess.Popen([str(a) for a in argv], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     maps, deadline = Path(f'/proc/{p.pid}/maps'), time.monotonic() + 60
     while p.poll() is None and time.monotonic() < deadline:
         try:
