@@ -136,7 +136,7 @@ def ablation_runs(mode:str='full') -> pd.DataFrame:
 # %% ../nbs/40_repro.ipynb #13234303
 def scale_models(mode:str='full') -> dict[int, str]:
     "scale -> the plan's model that the table reports for it (the last run of that scale's warm-start chain)."
-    if mode == 'full': return {2: 'drcn_x2_cpu_more', 3: 'drcn_x3_cpu_plus', 4: 'drcn_x4_cpu_plus'}
+    if mode == 'full': return {2: 'drcn_x2_cpu_more', 3: 'drcn_x3_cpu_plus', 4: 'drcn_x4_cpu_plus2'}
     return {s: f'drcn_x{s}_cpu' for s in (2, 3, 4)}
 
 ARCH_MODELS = {'VDSR': 'vdsr_x2_cpu', 'DRRN B1U9': 'drrn_b1u9_x2_cpu'}  # table label -> the plan's x2 model on 291

@@ -213,7 +213,7 @@ def committed_model(scale:int, # 2, 3 or 4
                    ) -> Path:
     "The committed CPU run for `scale` in the checkout: the last of its warm-start chain, the one the study's table reports."
     models = Path(root or repo_root()) / 'paper_repro' / 'models'
-    names = (f'drcn_x{scale}_cpu_plus', f'drcn_x{scale}_cpu_more', f'drcn_x{scale}_cpu')  # the chain's last first
+    names = (f'drcn_x{scale}_cpu_plus2', f'drcn_x{scale}_cpu_plus', f'drcn_x{scale}_cpu_more', f'drcn_x{scale}_cpu')  # the chain's last first
     return next((models / n / 'checkpoint.pt' for n in names if (models / n / 'checkpoint.pt').is_file()),
                 models / names[0] / 'checkpoint.pt')
 
