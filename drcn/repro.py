@@ -68,9 +68,10 @@ def model_plan(mode:str='full') -> dict[str, dict]:
     "name -> the model's `group` ('scale', 'depth', 'ablation', 'arch' or 'multiscale') and its TrainConfig overrides."
     base, depths, ablation = study_sizes(mode)
     if mode == 'full':
-        # the main command's profile at x2 (lr 2e-3), budgeted in the patches of 60 undisturbed minutes (33.2 patches/s by
-        # bench/speed.py on the 2-core Xeon): its minutes shared the cores with other work
-        plan = {'drcn_x2_cpu': dict(group='scale', scale=2, profile='cpu', minutes=0, epochs=15, epoch_size=7968)}
+        # the main command at x2 (the CPU profile, lr 2e-3) with D=8: one undisturbed 60-minute run (a D=8 step costs 1/1.86
+        # of a D=16 one; at 10 minutes D=8 won by 0.08 dB: nbs/14_train). The D=16 run it replaced (budgeted in patches,
+        # 119,520, Set5 36.78) is paper_repro/recipe/main_x2_D16
+        plan = {'drcn_x2_cpu': dict(group='scale', scale=2, profile='cpu', minutes=60, recursions=8)}
         # the first CPU profile (lr 5e-4), 60 minutes: the start of the x3, x4 and longer x2 models of the table
         plan['drcn_x2_cpu_v1'] = dict(group='scale', scale=2, profile='cpu', minutes=60, lr=5e-4)
         for s in (3, 4):  # warm-started from the x2 model: the convolutions do not depend on the scale
