@@ -13,6 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from speed import make_step
 from drcn.speed import race, tune_allocator
+from drcn.train import machine_info
 
 
 def main():
@@ -27,7 +28,7 @@ def main():
     steps = {f'F={F} D={D}': make_step(F, D, 'bf16_cl', torch.device('cpu'), a.batch) for F, D in sizes}
     secs = race(steps, rounds=a.rounds, per_round=4)
     ref = next(iter(secs.values()))
-    cpu = next((l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name')), '?')
+    cpu = machine_info(torch.device('cpu')).get('cpu', '?')
     print(f'{cpu}, {a.threads} thread(s), batch {a.batch}, bf16 channels-last, torch {torch.__version__}')
     for k, s in secs.items(): print(f'{k:12s} {a.batch / s:7.1f} patches/s  {ref / s:.2f}x of {next(iter(secs))}')
 
